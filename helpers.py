@@ -1,0 +1,1787 @@
+"""Gaussian mixtures with per-star measurement errors ("extreme deconvolution").
+
+This module is the shared library of the tutorial notebooks.  It implements,
+for *one-dimensional* data (line-of-sight velocities) and *two* Gaussian
+components (a globular cluster and its field):
+
+* access to the real data: Baumgardt's 2019 compilation of individual-star
+  velocities (Baumgardt & Hilker 2018, MNRAS 478, 1520; Baumgardt et al. 2019,
+  MNRAS 482, 5138), downloaded once with a pinned URL and SHA-256 checksum and
+  read by a strict fixed-width parser;
+* the error-convolved mixture likelihood (Hogg, Bovy & Lang 2010; Bovy, Hogg &
+  Roweis 2011), evaluated stably in log space;
+* expectation-maximisation with deconvolution of the per-star errors (Bovy,
+  Hogg & Roweis 2011, eq. 16 reduced to 1-D), and the naive EM that ignores
+  the errors, for comparison;
+* thin wrappers around Bovy's ``extreme_deconvolution`` (optional) and
+  astroML's ``XDGMM`` that return results in this module's parameter order;
+* the pieces of a posterior analysis with ``emcee`` (Foreman-Mackey et al.
+  2013): a proper prior, the posterior, walker initialisation, burn-in and
+  thinning from the integrated autocorrelation time, percentile summaries;
+* plotting helpers used by more than one notebook.
+
+Conventions
+-----------
+The parameter vector is everywhere ``(mean1, sigma1, mean2, sigma2, frac1)``:
+component 1 is the cluster (the *narrower* Gaussian), component 2 the field.
+Means and intrinsic dispersions are in km/s, ``frac1`` is the fraction of stars
+in the cluster.  A star ``i`` with measured velocity ``v_i`` and uncertainty
+``e_i`` has, under component ``k``, the density
+``N(v_i | mean_k, sigma_k**2 + e_i**2)``: the intrinsic Gaussian convolved with
+the star's own error distribution.
+
+Limitations, stated up front: 1-D data, exactly two components, Gaussian
+errors that are known and uncorrelated between stars.  For more dimensions or
+components use astroML's ``XDGMM`` or Bovy's ``extreme_deconvolution``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import hashlib
+import logging
+import os
+import pathlib
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = [
+    "DATA_FILENAME",
+    "DATA_SHA256",
+    "DATA_URL",
+    "PARAM_NAMES",
+    "PARAM_LABELS",
+    "DataChecksumError",
+    "DataFormatError",
+    "DataUnavailableError",
+    "ExtremeDeconvolutionNotInstalled",
+    "EMConvergenceWarning",
+    "FitResult",
+    "BaumgardtTable",
+    "data_directory",
+    "fetch_data",
+    "read_baumgardt_table",
+    "load_table",
+    "cluster_names",
+    "load_cluster",
+    "load_cluster_file",
+    "validate_data",
+    "log_likelihood",
+    "component_log_densities",
+    "membership_probability",
+    "model_density",
+    "initial_guess",
+    "em_step",
+    "em_fit",
+    "minimize_fit",
+    "fisher_uncertainties",
+    "sample_mock",
+    "bovy_xd_available",
+    "fit_bovy_xd",
+    "fit_astroml_xd",
+    "log_prior",
+    "log_posterior",
+    "init_walkers",
+    "make_sampler",
+    "burn_thin_from_autocorr",
+    "percentile_summary",
+    "format_params",
+    "plot_velocity_vs_distance",
+    "plot_membership",
+    "plot_model_vs_mock",
+]
+
+log = logging.getLogger(__name__)
+
+#: Names of the five model parameters, in order.
+PARAM_NAMES: tuple[str, ...] = ("mean1", "sigma1", "mean2", "sigma2", "frac1")
+#: LaTeX labels of the five model parameters, for plots.
+PARAM_LABELS: tuple[str, ...] = (
+    r"$\mu_1$ [km/s]",
+    r"$\sigma_1$ [km/s]",
+    r"$\mu_2$ [km/s]",
+    r"$\sigma_2$ [km/s]",
+    r"$f_1$",
+)
+
+# --------------------------------------------------------------------------
+# Data access
+# --------------------------------------------------------------------------
+
+#: File name of the compilation, in the cache directory and in ``GMM_DATA_DIR``.
+DATA_FILENAME = "baumgardt2019_appendix_combined_table.txt"
+#: Pinned, immutable copy of the 2019-10-17 snapshot (see data/README.md).
+DATA_URL = (
+    "https://raw.githubusercontent.com/balbinot/supaharris/"
+    "5c270d7657d16e18dd6df3d8cb051f21c9444864/data/MW_GCS_Hilker2019/"
+    "appendix_combined_table.txt"
+)
+#: SHA-256 of that snapshot.
+DATA_SHA256 = "4af8186b0eefc8761f8a7237735579fe9a6e02ca644cb496c53190fd00aeff43"
+#: Environment variable that overrides the data directory.
+DATA_DIR_ENV = "GMM_DATA_DIR"
+
+
+class DataUnavailableError(OSError):
+    """The data file is not on disk and could not be downloaded."""
+
+
+class DataChecksumError(ValueError):
+    """A data file on disk (or just downloaded) does not have the pinned SHA-256."""
+
+
+class DataFormatError(ValueError):
+    """A data file does not follow the documented format; the message names the line."""
+
+
+def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """Directory where the compilation is looked for and cached.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, default=None
+        Explicit directory.  If None, the environment variable ``GMM_DATA_DIR``
+        is used when set, otherwise the ``data/`` folder next to this module.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it need not exist yet).
+    """
+    if data_dir is not None:
+        return pathlib.Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path(__file__).resolve().parent / "data"
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_data(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    url: str = DATA_URL,
+    sha256: str = DATA_SHA256,
+    filename: str = DATA_FILENAME,
+) -> pathlib.Path:
+    """Return the path of the verified data file, downloading it if needed.
+
+    The file is looked for in :func:`data_directory`.  If present, its SHA-256
+    is checked; if absent, it is downloaded with :mod:`pooch` from the pinned
+    ``url`` and checked the same way.  Nothing is ever accepted unverified.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, default=None
+        Directory to look in and cache to (see :func:`data_directory`).
+    url : str, default=DATA_URL
+        Where to download from.
+    sha256 : str, default=DATA_SHA256
+        Expected SHA-256 hex digest.
+    filename : str, default=DATA_FILENAME
+        File name inside the directory.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the verified file.
+
+    Raises
+    ------
+    DataChecksumError
+        The file on disk, or the downloaded one, has another checksum.
+    DataUnavailableError
+        The file is absent and the download failed (e.g. no network).
+    """
+    directory = data_directory(data_dir)
+    path = directory / filename
+    if path.is_file():
+        found = _sha256(path)
+        if found != sha256:
+            raise DataChecksumError(
+                f"{path} has SHA-256 {found}, expected {sha256}. The file is corrupt or a "
+                f"different version (Baumgardt's live file has grown since the pinned 2019 "
+                f"snapshot). Delete it to download the pinned copy again from {url}"
+            )
+        return path
+    try:
+        import pooch
+    except ImportError as err:  # pragma: no cover - pooch is a hard requirement
+        raise DataUnavailableError(
+            f"{path} is missing and pooch is not installed to download it; "
+            "`pip install -r requirements.txt`"
+        ) from err
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fetched = pooch.retrieve(
+            url, known_hash=f"sha256:{sha256}", fname=filename, path=directory, progressbar=False
+        )
+    except ValueError as err:
+        # pooch raises ValueError when the downloaded file's hash does not match
+        # (and deletes the bad download).
+        raise DataChecksumError(
+            f"the file downloaded from {url} does not have SHA-256 {sha256}: {err}"
+        ) from err
+    except Exception as err:  # network errors come from requests, OSError, ...
+        raise DataUnavailableError(
+            f"{filename} is not in {directory} and could not be downloaded from {url} "
+            f"({type(err).__name__}: {err}).\n"
+            f"Fix: download that URL on a machine with network access and save it as "
+            f"{path}, or point the environment variable {DATA_DIR_ENV} at a directory "
+            f"that holds {filename} (SHA-256 {sha256})."
+        ) from err
+    return pathlib.Path(fetched)
+
+
+# Fixed-width layout of the compilation: (field, start, stop, kind).  Column
+# positions measured on the 2019 snapshot (header line 1 names, line 2 units).
+_COLUMNS: tuple[tuple[str, int, int, str], ...] = (
+    ("cluster", 0, 9, "name"),
+    ("twomass_id", 9, 27, "id"),
+    ("ra", 27, 39, "required"),
+    ("dec", 39, 52, "required"),
+    ("velocity", 52, 62, "required"),
+    ("velocity_error", 62, 71, "required"),
+    ("distance", 71, 81, "required"),
+    ("j_mag", 81, 88, "optional"),
+    ("j_mag_error", 88, 94, "optional"),
+    ("k_mag", 94, 102, "optional"),
+    ("k_mag_error", 102, 108, "optional"),
+    ("p_mem", 108, 116, "required"),
+    ("n_rv", 116, 120, "required"),
+    ("p_single", 120, 127, "optional"),
+)
+_MIN_LINE = 119  # the last required column (NRV) ends here; trailing blanks may be stripped
+_MAX_LINE = 127
+
+#: dtype of the star tables returned by the readers.
+STAR_DTYPE = np.dtype(
+    [
+        ("cluster", "U9"),
+        ("twomass_id", "U16"),
+        ("ra", "f8"),
+        ("dec", "f8"),
+        ("velocity", "f8"),
+        ("velocity_error", "f8"),
+        ("distance", "f8"),
+        ("j_mag", "f8"),
+        ("j_mag_error", "f8"),
+        ("k_mag", "f8"),
+        ("k_mag_error", "f8"),
+        ("p_mem", "f8"),
+        ("n_rv", "i4"),
+        ("p_single", "f8"),
+        ("line", "i4"),
+    ]
+)
+
+#: Rows with a projected distance beyond this [arcsec] (5 degrees) cannot belong
+#: to a globular-cluster field and are skipped (the 2019 snapshot has one:
+#: an NGC 6316 placeholder row at 546830 arcsec, with NRV = 0).
+MAX_DISTANCE_ARCSEC = 18000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BaumgardtTable:
+    """A parsed compilation: the stars kept and the rows skipped, with reasons.
+
+    Attributes
+    ----------
+    stars : numpy.recarray of dtype STAR_DTYPE, shape (n_stars,)
+        One record per star; ``line`` is the 1-based line number in the file.
+    skipped : tuple of (int, str, str)
+        ``(line number, reason, line text)`` for every row skipped by policy.
+    path : str
+        The file read (or ``"<lines>"``).
+    """
+
+    stars: np.recarray
+    skipped: tuple[tuple[int, str, str], ...]
+    path: str
+
+
+def _parse_float(text: str, field: str, lineno: int, line: str, source: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataFormatError(
+            f"{source}, line {lineno}: column {field!r} holds {text!r}, not a number "
+            f"(row: {line!r})"
+        ) from None
+    if not np.isfinite(value):
+        raise DataFormatError(
+            f"{source}, line {lineno}: column {field!r} is {text!r}; finite values are "
+            f"required (row: {line!r})"
+        )
+    return value
+
+
+def _parse_row(line: str, lineno: int, source: str) -> tuple[Any, ...]:
+    """Parse one data row of the fixed-width compilation (strictly)."""
+    if "\t" in line:
+        raise DataFormatError(
+            f"{source}, line {lineno}: contains a tab; the format is fixed-width with "
+            f"spaces (row: {line!r})"
+        )
+    if not (_MIN_LINE <= len(line) <= _MAX_LINE):
+        raise DataFormatError(
+            f"{source}, line {lineno}: {len(line)} characters, expected {_MIN_LINE} to "
+            f"{_MAX_LINE} (rows are 123 or 127): truncated or shifted row {line!r}"
+        )
+    # A value straddling a column boundary means the columns have shifted.
+    for _, start, _, _ in _COLUMNS[2:]:
+        if start < len(line) and line[start - 1] != " " and line[start] != " ":
+            raise DataFormatError(
+                f"{source}, line {lineno}: a value crosses the column boundary at "
+                f"character {start} - columns are shifted (row: {line!r})"
+            )
+    values: list[Any] = []
+    for field, start, stop, kind in _COLUMNS:
+        text = line[start:stop].strip()
+        if kind == "name":
+            if not text:
+                raise DataFormatError(f"{source}, line {lineno}: empty cluster name ({line!r})")
+            values.append(text)
+            continue
+        if " " in text:
+            raise DataFormatError(
+                f"{source}, line {lineno}: column {field!r} holds {text!r}, two values in "
+                f"one column - columns are shifted (row: {line!r})"
+            )
+        if kind == "id":
+            values.append(text)
+        elif not text:
+            if kind == "required":
+                raise DataFormatError(
+                    f"{source}, line {lineno}: required column {field!r} "
+                    f"(characters {start}-{stop}) is empty (row: {line!r})"
+                )
+            values.append(np.nan)
+        else:
+            values.append(_parse_float(text, field, lineno, line, source))
+    rec = dict(zip([c[0] for c in _COLUMNS], values, strict=True))
+    problems = []
+    if not 0.0 <= rec["ra"] <= 360.0:
+        problems.append(f"RA = {rec['ra']} deg outside [0, 360]")
+    if not -90.0 <= rec["dec"] <= 90.0:
+        problems.append(f"DEC = {rec['dec']} deg outside [-90, 90]")
+    if rec["velocity_error"] <= 0.0:
+        problems.append(f"E_RV = {rec['velocity_error']} km/s is not positive")
+    if rec["distance"] < 0.0:
+        problems.append(f"DCEN = {rec['distance']} arcsec is negative")
+    if not 0.0 <= rec["p_mem"] <= 1.0:
+        problems.append(f"P_Mem = {rec['p_mem']} outside [0, 1]")
+    if rec["n_rv"] != int(rec["n_rv"]) or rec["n_rv"] < 0:
+        problems.append(f"NRV = {rec['n_rv']} is not a count")
+    if problems:
+        raise DataFormatError(f"{source}, line {lineno}: " + "; ".join(problems) + f" ({line!r})")
+    rec["n_rv"] = int(rec["n_rv"])
+    return (*rec.values(), lineno)
+
+
+def read_baumgardt_table(
+    source: str | os.PathLike[str] | Sequence[str],
+) -> BaumgardtTable:
+    """Read Baumgardt's fixed-width compilation of individual-star velocities.
+
+    Columns are read by character position (see ``_COLUMNS``), so a blank 2MASS
+    ID or missing magnitudes never shift the others.  Every row is validated;
+    any malformed row raises :class:`DataFormatError` naming the line.  Rows
+    that are well formed but physically impossible for a cluster field are
+    *skipped by policy* and listed in ``BaumgardtTable.skipped``: rows with no
+    velocity measurement (``NRV = 0``) or a projected distance beyond
+    :data:`MAX_DISTANCE_ARCSEC`.
+
+    Parameters
+    ----------
+    source : str, path-like, or sequence of str
+        Path of the file, or its lines (without newline characters).
+
+    Returns
+    -------
+    BaumgardtTable
+        ``stars`` (numpy.recarray with fields ``cluster``, ``twomass_id``,
+        ``ra``, ``dec`` [deg], ``velocity``, ``velocity_error`` [km/s],
+        ``distance`` [arcsec from the cluster centre], ``j_mag``, ``k_mag`` and
+        their errors [mag, NaN when absent], ``p_mem``, ``n_rv``, ``p_single``
+        [NaN when absent] and ``line``) and ``skipped``.
+
+    Raises
+    ------
+    DataFormatError
+        Wrong header, or a malformed row (the message gives line and content).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        with open(source, encoding="ascii", errors="strict") as fh:
+            try:
+                lines = fh.read().splitlines()
+            except UnicodeDecodeError as err:
+                raise DataFormatError(f"{name}: not an ASCII text file ({err})") from None
+    else:
+        name = "<lines>"
+        lines = list(source)
+    if len(lines) < 2 or not lines[0].startswith("Cluster") or "E_RV" not in lines[0]:
+        first = lines[0] if lines else ""
+        raise DataFormatError(
+            f"{name}, line 1: expected the compilation's header starting 'Cluster  2MASS ID  "
+            f"RA  DEC  RV  E_RV ...', found {first!r}"
+        )
+    if "[km/sec]" not in lines[1]:
+        raise DataFormatError(
+            f"{name}, line 2: expected the units line with '[km/sec]', found {lines[1]!r}"
+        )
+    rows, skipped = [], []
+    for lineno, line in enumerate(lines[2:], start=3):
+        if not line.strip():
+            if lineno == len(lines):
+                continue
+            raise DataFormatError(f"{name}, line {lineno}: blank line inside the table")
+        rec = _parse_row(line.rstrip("\r"), lineno, name)
+        n_rv, distance = rec[12], rec[6]
+        if n_rv == 0:
+            skipped.append((lineno, "NRV = 0: no velocity measurement behind this row", line))
+        elif distance > MAX_DISTANCE_ARCSEC:
+            skipped.append(
+                (lineno, f"DCEN = {distance:.0f} arcsec is beyond {MAX_DISTANCE_ARCSEC:.0f}", line)
+            )
+        else:
+            rows.append(rec)
+    stars = np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+    for lineno, reason, _ in skipped:
+        log.info("%s, line %d skipped: %s", name, lineno, reason)
+    return BaumgardtTable(stars=stars, skipped=tuple(skipped), path=name)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_table_cached(path: str, mtime_ns: int, size: int) -> BaumgardtTable:
+    return read_baumgardt_table(path)
+
+
+def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
+    """Read (and cache in memory) the whole compilation.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        File to read; by default the verified file from :func:`fetch_data`.
+
+    Returns
+    -------
+    BaumgardtTable
+        The parsed compilation (cached per path, size and modification time).
+    """
+    p = pathlib.Path(path) if path is not None else fetch_data()
+    st = p.stat()
+    return _load_table_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def cluster_names(table: BaumgardtTable | None = None) -> list[str]:
+    """Names of every cluster in the compilation, in file order.
+
+    Parameters
+    ----------
+    table : BaumgardtTable, default=None
+        A parsed table; by default :func:`load_table`.
+
+    Returns
+    -------
+    list of str
+    """
+    table = load_table() if table is None else table
+    _, first = np.unique(table.stars.cluster, return_index=True)
+    return [str(n) for n in table.stars.cluster[np.sort(first)]]
+
+
+def _normalise_name(name: str) -> str:
+    return "".join(name.split()).upper()
+
+
+def load_cluster(name: str = "NGC 288", table: BaumgardtTable | None = None) -> np.recarray:
+    """Stars in the field of one cluster.
+
+    Parameters
+    ----------
+    name : str, default="NGC 288"
+        Cluster name as in the compilation; spaces and case are ignored
+        (``"ngc288"`` finds ``"NGC 288"``).
+    table : BaumgardtTable, default=None
+        A parsed table; by default :func:`load_table`.
+
+    Returns
+    -------
+    numpy.recarray, shape (n_stars,)
+        Fields as in :func:`read_baumgardt_table`; the ones the tutorial uses are
+        ``ra``, ``dec`` [deg], ``distance`` [arcsec], ``velocity``,
+        ``velocity_error`` [km/s] and ``p_mem``.
+
+    Raises
+    ------
+    KeyError
+        Unknown name; the message lists the closest known names.
+    """
+    table = load_table() if table is None else table
+    wanted = _normalise_name(name)
+    names = cluster_names(table)
+    by_key = {_normalise_name(n): n for n in names}
+    if wanted not in by_key:
+        close = difflib.get_close_matches(wanted, list(by_key), n=5, cutoff=0.5)
+        hint = ", ".join(repr(by_key[c]) for c in close) or "none"
+        raise KeyError(
+            f"no cluster {name!r} in {table.path}; closest names: {hint}. "
+            "helpers.cluster_names() lists all of them."
+        )
+    return table.stars[table.stars.cluster == by_key[wanted]]
+
+
+def load_cluster_file(
+    path: str | os.PathLike[str],
+    *,
+    usecols: tuple[int, int, int] = (4, 5, 6),
+    skiprows: int = 2,
+) -> np.recarray:
+    """Read a per-cluster whitespace-separated velocity file.
+
+    Baumgardt's site serves today one file per cluster with two header lines
+    and, among others, the projected distance [arcsec], velocity and velocity
+    error [km/s] at 0-based columns 4, 5 and 6.  Use this to "choose your own
+    cluster" from a newer download.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    usecols : tuple of int, default=(4, 5, 6)
+        0-based columns of distance [arcsec], velocity and error [km/s].
+    skiprows : int, default=2
+        Number of header lines.
+
+    Returns
+    -------
+    numpy.recarray, shape (n_stars,)
+        Same dtype as :func:`load_cluster`; fields not in the file are NaN
+        (numbers) or empty (text); ``cluster`` is the file's stem.
+
+    Raises
+    ------
+    DataFormatError
+        A row with too few columns, a non-number, or a non-positive error.
+    """
+    path = pathlib.Path(path)
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    need = max(usecols) + 1
+    for lineno, line in enumerate(lines[skiprows:], start=skiprows + 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) < need:
+            raise DataFormatError(
+                f"{path}, line {lineno}: {len(parts)} columns, need at least {need} "
+                f"(distance, velocity, error at columns {usecols}): {line!r}"
+            )
+        d, v, e = (_parse_float(parts[c], f"column {c}", lineno, line, str(path)) for c in usecols)
+        if e <= 0:
+            raise DataFormatError(f"{path}, line {lineno}: velocity error {e} km/s is not positive")
+        if d < 0:
+            raise DataFormatError(f"{path}, line {lineno}: distance {d} arcsec is negative")
+        rows.append((path.stem[:9], "", np.nan, np.nan, v, e, d) + (np.nan,) * 5 + (0, np.nan, lineno))
+    if not rows:
+        raise DataFormatError(f"{path}: no data rows after {skiprows} header lines")
+    return np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+
+
+# --------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------
+
+
+def validate_data(v: Any, verr: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check and convert velocities and their uncertainties.
+
+    Parameters
+    ----------
+    v : array_like, shape (n_stars,)
+        Measured velocities [km/s].
+    verr : array_like, shape (n_stars,)
+        Their 1-sigma uncertainties [km/s], all positive.
+
+    Returns
+    -------
+    v, verr : ndarray of float64, shape (n_stars,)
+
+    Raises
+    ------
+    ValueError
+        Shapes differ, no stars, a non-finite value, or a non-positive error
+        (the message names the first offending index and value).
+    """
+    v = np.asarray(v, dtype=float)
+    verr = np.asarray(verr, dtype=float)
+    if v.ndim != 1 or v.shape != verr.shape:
+        raise ValueError(
+            f"v and verr must be 1-D arrays of the same length; got shapes {v.shape} and "
+            f"{verr.shape}"
+        )
+    if v.size == 0:
+        raise ValueError("no stars: v and verr are empty")
+    for label, arr in (("v", v), ("verr", verr)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"{label}[{i}] = {arr[i]}: every value must be finite")
+    if (verr <= 0).any():
+        i = int(np.flatnonzero(verr <= 0)[0])
+        raise ValueError(f"verr[{i}] = {verr[i]} km/s: uncertainties must be positive")
+    return v, verr
+
+
+def _as_params(params: Any) -> np.ndarray:
+    p = np.asarray(params, dtype=float)
+    if p.shape[-1:] != (5,) or p.ndim > 2:
+        raise ValueError(
+            "params must have shape (5,) or (n_sets, 5) ordered (mean1, sigma1, mean2, sigma2, "
+            f"frac1); got shape {p.shape}"
+        )
+    return p
+
+
+def _valid(p: np.ndarray) -> np.ndarray:
+    """Boolean mask of the valid region: 0 < frac1 < 1, 0 <= sigma1 <= sigma2."""
+    _, s1, _, s2, f1 = np.moveaxis(p, -1, 0)
+    finite = np.isfinite(p).all(axis=-1)
+    with np.errstate(invalid="ignore"):
+        return finite & (f1 > 0) & (f1 < 1) & (s1 >= 0) & (s1 <= s2)
+
+
+def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
+    """Log of ``frac_k * N(v_i | mean_k, sigma_k**2 + e_i**2)`` for both components.
+
+    No validity check on the parameters: use inside the valid region.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+
+    Returns
+    -------
+    ndarray, shape (2, n_stars) or (n_sets, 2, n_stars)
+        Natural-log weighted densities [log (km/s)^-1].
+    """
+    p = _as_params(params)
+    means = p[..., [0, 2], None]
+    sig2 = p[..., [1, 3], None] ** 2
+    with np.errstate(divide="ignore"):
+        logw = np.log(np.stack([p[..., 4], 1.0 - p[..., 4]], axis=-1))[..., None]
+    var = sig2 + np.asarray(verr) ** 2
+    return logw - 0.5 * ((np.asarray(v) - means) ** 2 / var + np.log(2.0 * np.pi * var))
+
+
+def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
+    """Total log-likelihood of the error-convolved two-Gaussian mixture.
+
+    .. math::
+        \\ln L = \\sum_i \\ln \\sum_{k=1}^{2} f_k\\,
+                 \\mathcal{N}(v_i \\mid \\mu_k, \\sigma_k^2 + e_i^2)
+
+    evaluated with ``logsumexp`` so that a star thousands of km/s away from
+    both components still gives a finite value.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -];
+        a batch of parameter vectors is evaluated at once (for emcee's
+        ``vectorize=True``).
+    v : array_like, shape (n_stars,)
+        Measured velocities [km/s].
+    verr : array_like, shape (n_stars,)
+        1-sigma velocity uncertainties [km/s].
+
+    Returns
+    -------
+    float or ndarray of shape (n_sets,)
+        ``-inf`` where the parameters are outside the valid region
+        (0 < frac1 < 1 and 0 <= sigma1 <= sigma2), which also fixes the labels.
+    """
+    v, verr = validate_data(v, verr)
+    p = _as_params(params)
+    valid = _valid(p)
+    out = np.full(p.shape[:-1], -np.inf)
+    if np.any(valid):
+        lp = component_log_densities(p[valid] if p.ndim == 2 else p, v, verr)
+        out[valid] = logsumexp(lp, axis=-2).sum(axis=-1)
+    return float(out) if p.ndim == 1 else out
+
+
+def membership_probability(params: Any, v: Any, verr: Any) -> np.ndarray:
+    """Probability that each star belongs to component 1 (the cluster).
+
+    .. math:: q_i = \\frac{f_1 \\mathcal{N}(v_i\\mid\\mu_1,\\sigma_1^2+e_i^2)}
+              {\\sum_k f_k \\mathcal{N}(v_i\\mid\\mu_k,\\sigma_k^2+e_i^2)}
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        Parameters inside the valid region.
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+
+    Returns
+    -------
+    ndarray, shape (n_stars,) or (n_sets, n_stars)
+        Values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        Parameters outside the valid region.
+    """
+    v, verr = validate_data(v, verr)
+    p = _as_params(params)
+    if not np.all(_valid(p)):
+        raise ValueError(f"parameters outside the valid region: {p!r}")
+    lp = component_log_densities(p, v, verr)
+    return np.exp(lp[..., 0, :] - logsumexp(lp, axis=-2))
+
+
+def model_density(grid: Any, params: Any, verr: Any) -> np.ndarray:
+    """Density of *observed* velocities predicted for a sample with errors ``verr``.
+
+    The average over stars of the error-convolved mixture,
+    ``p(v) = (1/N) sum_i sum_k f_k N(v | mu_k, sigma_k^2 + e_i^2)``: what a
+    histogram of the data should look like if the model is right.
+
+    Parameters
+    ----------
+    grid : array_like, shape (n_grid,)
+        Velocities at which to evaluate [km/s].
+    params : array_like, shape (5,)
+        Model parameters.
+    verr : array_like, shape (n_stars,)
+        The sample's uncertainties [km/s].
+
+    Returns
+    -------
+    ndarray, shape (n_grid,)
+        Density [1/(km/s)], integrating to one over velocity.
+    """
+    p = _check_start(params)
+    grid = np.asarray(grid, dtype=float)[:, None]  # (n_grid, 1) against (n_stars,)
+    verr = np.asarray(verr, dtype=float)
+    terms = []
+    for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4])):
+        var = sigma**2 + verr**2
+        terms.append(np.log(frac) - 0.5 * ((grid - mean) ** 2 / var + np.log(2.0 * np.pi * var)))
+    return np.exp(logsumexp(terms, axis=(0, 2)) - np.log(verr.size))
+
+
+def initial_guess(v: Any, distance: Any, inner_fraction: float = 0.25) -> np.ndarray:
+    """Starting parameters from the spatial concentration of the cluster.
+
+    Stars within the ``inner_fraction`` quantile of projected distance are
+    mostly members: their mean and standard deviation start component 1.  All
+    stars start component 2.  ``frac1`` starts at 0.5.
+
+    Parameters
+    ----------
+    v : array_like, shape (n_stars,)
+        Velocities [km/s].
+    distance : array_like, shape (n_stars,)
+        Projected distances from the cluster centre (any unit).
+    inner_fraction : float, default=0.25
+        Fraction of stars, by distance, used for component 1.
+
+    Returns
+    -------
+    ndarray, shape (5,)
+        ``(mean1, sigma1, mean2, sigma2, frac1)``, inside the valid region.
+    """
+    v = np.asarray(v, dtype=float)
+    distance = np.asarray(distance, dtype=float)
+    if v.shape != distance.shape or v.ndim != 1:
+        raise ValueError(f"v and distance must be 1-D of equal length; got {v.shape}, {distance.shape}")
+    if not 0 < inner_fraction <= 1:
+        raise ValueError(f"inner_fraction must be in (0, 1]; got {inner_fraction}")
+    inner = distance <= np.quantile(distance, inner_fraction)
+    if inner.sum() < 2:
+        raise ValueError(f"only {inner.sum()} star(s) in the inner {inner_fraction:.0%}: need 2")
+    s2 = float(np.std(v))
+    s1 = min(float(np.std(v[inner])), s2)
+    return np.array([np.mean(v[inner]), s1, np.mean(v), s2, 0.5])
+
+
+# --------------------------------------------------------------------------
+# Expectation-maximisation
+# --------------------------------------------------------------------------
+
+
+class EMConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before meeting its tolerance."""
+
+
+@dataclasses.dataclass(frozen=True)
+class FitResult:
+    """Result of a fit, in this module's parameter order.
+
+    Attributes
+    ----------
+    params : ndarray, shape (5,)
+        ``(mean1, sigma1, mean2, sigma2, frac1)``.
+    log_likelihood : float
+        Error-convolved log-likelihood at ``params`` (:func:`log_likelihood`;
+        for a naive fit, the likelihood of the model that ignores errors).
+    n_iter : int
+        Iterations (EM steps or optimiser iterations).
+    converged : bool
+        Whether the method's stopping criterion was met.
+    method : str
+        What produced it.
+    history : ndarray, shape (n_iter + 1,)
+        Log-likelihood before each step and after the last (EM methods), or
+        empty.
+    """
+
+    params: np.ndarray
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    method: str
+    history: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
+
+
+def _canonical(p: np.ndarray) -> np.ndarray:
+    """Relabel so that component 1 is the narrower one (likelihood unchanged)."""
+    if p[1] > p[3]:
+        return np.array([p[2], p[3], p[0], p[1], 1.0 - p[4]])
+    return p
+
+
+def _check_variances(p: np.ndarray, min_var_err: float) -> None:
+    """Refuse a zero total variance: the naive mixture's likelihood singularity."""
+    if min(p[1], p[3]) ** 2 + min_var_err <= 0.0:
+        raise FloatingPointError(
+            f"a component collapsed to zero width at {_fmt(p)}: without measurement errors a "
+            "Gaussian mixture's likelihood is unbounded when a component sits on one star; "
+            "start elsewhere, or use the errors (deconvolve=True)"
+        )
+
+
+def _em_update(p: np.ndarray, v: np.ndarray, var_err: np.ndarray) -> tuple[np.ndarray, float]:
+    """One EM step; returns (new params, log-likelihood at the *old* params).
+
+    ``var_err`` are the squared errors (zeros for the naive model).
+    """
+    _check_variances(p, float(var_err.min()))
+    means = np.array([p[0], p[2]])[:, None]
+    sig2 = np.array([p[1], p[3]])[:, None] ** 2
+    w = np.array([p[4], 1.0 - p[4]])[:, None]
+    T = sig2 + var_err  # (2, N): total variances
+    resid = v - means
+    logp = np.log(w) - 0.5 * (resid**2 / T + np.log(2.0 * np.pi * T))
+    norm = np.logaddexp(logp[0], logp[1])
+    q = np.exp(logp - norm)  # E-step: responsibilities q_ik
+    qk = q.sum(axis=1)
+    if np.any(qk < 1e-12 * v.size) or not np.all(np.isfinite(qk)):
+        raise FloatingPointError(
+            f"a component lost all its stars (summed responsibilities {qk[0]:.3g}, "
+            f"{qk[1]:.3g}) from parameters {_fmt(p)}: start elsewhere"
+        )
+    # Bovy, Hogg & Roweis (2011) eq. 16 in 1-D:
+    #   b_ik = mu_k + sigma_k^2 / T_ik (v_i - mu_k)   (expected true velocity)
+    #   B_ik = sigma_k^2 - sigma_k^4 / T_ik            (its variance)
+    gain = sig2 / T
+    b = means + gain * resid
+    B = sig2 * (1.0 - gain)
+    new_means = (q * b).sum(axis=1) / qk
+    new_var = (q * ((b - new_means[:, None]) ** 2 + B)).sum(axis=1) / qk
+    new = np.array([new_means[0], np.sqrt(new_var[0]), new_means[1], np.sqrt(new_var[1]), qk[0] / v.size])
+    return _canonical(new), float(norm.sum())
+
+
+class _FastEM:
+    """The EM iteration of :func:`em_step`, rearranged for speed on large samples.
+
+    Same mathematics (Bovy, Hogg & Roweis 2011, eq. 16 in 1-D), but with
+    preallocated work arrays (no temporaries of n_stars elements), a single
+    log-ratio per star for the E-step, and the M-step sums written as dot
+    products.  With ``z_ik = r_ik^2 / T_ik`` and ``r_ik = v_i - mu_k``:
+
+    * ``d_i = ln(f_2 / f_1) - (z_i2 - z_i1 + ln(T_i2 / T_i1)) / 2`` is the
+      log-odds of the field, so ``q_i2 = 1 / (1 + exp(-d_i))``, ``q_i1 = 1 - q_i2``;
+    * ``ln L = sum_i [ln(f_1 N_i1) + softplus(d_i)]``;
+    * with ``g_ik = sigma_k^2 / T_ik`` and ``S_k = sum_i q_ik``,
+      ``A_k = sum_i q_ik g_ik r_ik``: ``mu_k' = mu_k + A_k / S_k`` and
+      ``sigma_k'^2 = [sigma_k^2 (sum_i q_ik g_ik z_ik + S_k - sum_i q_ik g_ik)
+      - A_k^2 / S_k] / S_k``.
+
+    tests/test_em.py checks it against :func:`em_step` step by step.
+    """
+
+    def __init__(self, v: np.ndarray, var_err: np.ndarray) -> None:
+        self.v, self.var_err = v, var_err
+        self.min_var_err = float(var_err.min())
+        self.buf = np.empty((9, v.size))
+
+    def step(self, p: np.ndarray) -> tuple[np.ndarray, float]:
+        """Return (updated parameters, log-likelihood at ``p``)."""
+        v, e2, n = self.v, self.var_err, self.v.size
+        r1, r2, t1, t2, z1, z2, d, w, x = self.buf
+        mu, s2 = (p[0], p[2]), (p[1] ** 2, p[3] ** 2)
+        _check_variances(p, self.min_var_err)
+        for r, t, z, m, sk in ((r1, t1, z1, mu[0], s2[0]), (r2, t2, z2, mu[1], s2[1])):
+            np.subtract(v, m, out=r)
+            np.add(e2, sk, out=t)
+            np.multiply(r, r, out=z)
+            np.divide(z, t, out=z)
+        # E-step in log-odds form
+        np.divide(t2, t1, out=d)
+        np.log(d, out=d)
+        d += z2
+        d -= z1
+        d *= -0.5
+        d += np.log((1.0 - p[4]) / p[4])
+        np.log(t1, out=w)
+        sum_log_t1 = w.sum()
+        # softplus(d) = ln(1 + e^d) = max(d, 0) + ln(1 + u) with u = exp(-|d|) <= 1
+        np.abs(d, out=w)
+        np.negative(w, out=w)
+        np.exp(w, out=w)
+        np.log1p(w, out=x)
+        softplus = x.sum() + np.maximum(d, 0.0, out=x).sum()
+        loglike = n * (np.log(p[4]) - 0.5 * np.log(2.0 * np.pi)) - 0.5 * (z1.sum() + sum_log_t1) + softplus
+        # q_i2 = expit(d) = 1 / (1 + u) for d >= 0 and u / (1 + u) otherwise
+        np.add(1.0, w, out=x)
+        np.copyto(w, 1.0, where=d >= 0)
+        q2 = np.divide(w, x, out=w)
+        q1 = np.subtract(1.0, q2, out=x)
+        new = np.empty(5)
+        for k, (q, r, t, z) in enumerate(((q1, r1, t1, z1), (q2, r2, t2, z2))):
+            S = q.sum()
+            if not S > 1e-12 * n:
+                raise FloatingPointError(
+                    f"component {k + 1} lost all its stars (summed responsibility {S:.3g}) "
+                    f"from parameters {_fmt(p)}: start elsewhere"
+                )
+            np.divide(s2[k], t, out=t)  # g_ik; T is not needed any more
+            np.multiply(q, t, out=t)  # q_ik g_ik
+            A = np.dot(t, r)
+            var = (s2[k] * (np.dot(t, z) + S - t.sum()) - A * A / S) / S
+            new[2 * k] = mu[k] + A / S
+            new[2 * k + 1] = np.sqrt(max(var, 0.0))
+            if k == 0:
+                new[4] = S / n
+        return _canonical(new), float(loglike)
+
+
+def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.ndarray:
+    """One expectation-maximisation step.
+
+    E-step: membership probabilities ``q_ik`` under the current parameters.
+    M-step with ``deconvolve=True`` (Bovy, Hogg & Roweis 2011, eq. 16 in 1-D):
+    each star's *true* velocity has, given component k, mean
+    ``b_ik = mu_k + sigma_k^2 (v_i - mu_k) / T_ik`` and variance
+    ``B_ik = sigma_k^2 - sigma_k^4 / T_ik`` with ``T_ik = sigma_k^2 + e_i^2``;
+    then ``mu_k = sum_i q_ik b_ik / sum_i q_ik``,
+    ``sigma_k^2 = sum_i q_ik [(b_ik - mu_k)^2 + B_ik] / sum_i q_ik``,
+    ``f_1 = sum_i q_i1 / N``.  With ``deconvolve=False`` the errors are
+    ignored everywhere (an ordinary Gaussian mixture): the M-step is the
+    weighted mean and dispersion of the *observed* velocities.
+
+    The labels are put back in canonical order (component 1 narrower) when a
+    step swaps them; this does not change the likelihood.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,)
+        Current ``(mean1, sigma1, mean2, sigma2, frac1)``, in the valid region.
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    deconvolve : bool, default=True
+        Use the per-star errors (extreme deconvolution) or ignore them.
+
+    Returns
+    -------
+    ndarray, shape (5,)
+        Updated parameters.
+    """
+    v, verr = validate_data(v, verr)
+    p = _check_start(params)
+    return _em_update(p, v, verr**2 if deconvolve else np.zeros_like(verr))[0]
+
+
+def _check_start(params: Any) -> np.ndarray:
+    p = _as_params(params)
+    if p.ndim != 1 or not _valid(p):
+        raise ValueError(
+            f"start {p!r} is not a valid (mean1, sigma1, mean2, sigma2, frac1): need "
+            "0 < frac1 < 1 and 0 <= sigma1 <= sigma2"
+        )
+    if p[1] == 0 and p[3] == 0:
+        raise ValueError("start has both sigmas zero: EM cannot move from there")
+    return p
+
+
+def em_fit(
+    v: Any,
+    verr: Any,
+    init: Any,
+    tol: float = 1e-12,
+    max_iter: int = 10_000,
+    *,
+    deconvolve: bool = True,
+) -> FitResult:
+    """Fit the two-component mixture by expectation-maximisation.
+
+    Iterates :func:`em_step` until the mean log-likelihood per star rises by
+    less than ``tol`` (the criterion of Bovy's ``extreme_deconvolution``).  EM
+    never decreases the likelihood, so the history is monotone up to rounding.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    init : array_like, shape (5,)
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
+    tol : float, default=1e-12
+        Convergence tolerance on the per-star mean log-likelihood (1e-12
+        brings the NGC 288 parameters within 1e-4 km/s of the optimum).
+    max_iter : int, default=10000
+        Maximum number of EM steps; reaching it warns (EMConvergenceWarning)
+        and returns the last parameters with ``converged=False``.
+    deconvolve : bool, default=True
+        Deconvolve the errors (True) or ignore them (naive Gaussian mixture).
+
+    Returns
+    -------
+    FitResult
+        With ``history`` the log-likelihood before every step and at the end.
+
+    Raises
+    ------
+    FloatingPointError
+        A component lost all its stars (the start was hopeless).
+    """
+    v, verr = validate_data(v, verr)
+    p = _check_start(init)
+    fast = _FastEM(v, verr**2 if deconvolve else np.zeros_like(verr))
+    n = v.size
+    history = []
+    converged = False
+    for _ in range(max_iter):
+        new, ll_old = fast.step(p)
+        history.append(ll_old)
+        if len(history) > 1 and history[-1] - history[-2] < tol * n:
+            converged = True
+            break
+        p = new
+    # `p` is the parameter vector whose log-likelihood is history[-1].
+    if not converged:
+        history.append(fast.step(p)[1])
+        warnings.warn(
+            f"EM did not converge in {max_iter} steps (last gain "
+            f"{history[-1] - history[-2]:.3g}); returning the last parameters",
+            EMConvergenceWarning,
+            stacklevel=2,
+        )
+    return FitResult(
+        params=p,
+        log_likelihood=history[-1],
+        n_iter=len(history) - 1,
+        converged=converged,
+        method="EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)",
+        history=np.array(history),
+    )
+
+
+def minimize_fit(v: Any, verr: Any, init: Any, method: str = "Nelder-Mead", **options: Any) -> FitResult:
+    """Maximise the likelihood with :func:`scipy.optimize.minimize`.
+
+    Minimises ``-log_likelihood``; outside the valid region the objective is
+    ``+inf``, which derivative-free methods handle and gradient methods may not
+    (that is part of the lesson of notebook 02).
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    init : array_like, shape (5,)
+        Starting parameters.
+    method : str, default="Nelder-Mead"
+        Any method of :func:`scipy.optimize.minimize`.
+    **options
+        Passed as ``options=`` to minimize (e.g. ``maxiter``, ``xatol``).
+
+    Returns
+    -------
+    FitResult
+        ``n_iter`` holds the number of *function evaluations*; ``converged``
+        is the optimiser's own success flag.
+    """
+    from scipy.optimize import minimize
+
+    v, verr = validate_data(v, verr)
+    p0 = _check_start(init)
+
+    def objective(p: np.ndarray) -> float:
+        return -log_likelihood(p, v, verr)
+
+    with np.errstate(invalid="ignore", over="ignore"), warnings.catch_warnings():
+        # gradient methods warn when their finite differences step onto +inf
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = minimize(objective, p0, method=method, options=options or None)
+    p = np.asarray(res.x, dtype=float)
+    ll = log_likelihood(p, v, verr)
+    return FitResult(
+        params=_canonical(p) if np.isfinite(ll) else p,
+        log_likelihood=ll,
+        n_iter=int(res.nfev),
+        converged=bool(res.success) and bool(np.isfinite(ll)),
+        method=f"minimize ({method})",
+    )
+
+
+def fisher_uncertainties(params: Any, v: Any, verr: Any, rel_step: float = 1e-4) -> np.ndarray:
+    """1-sigma uncertainties from the curvature of the log-likelihood at its maximum.
+
+    The covariance is the inverse of the observed information matrix, the
+    negative Hessian of :func:`log_likelihood`, here from central finite
+    differences.  Valid when the maximum is well inside the valid region and
+    the likelihood is close to Gaussian there (many stars per component).
+
+    Parameters
+    ----------
+    params : array_like, shape (5,)
+        A maximum-likelihood estimate.
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    rel_step : float, default=1e-4
+        Finite-difference step, relative to ``max(|param|, 1)`` (to
+        ``min(frac1, 1 - frac1)`` for the fraction).
+
+    Returns
+    -------
+    ndarray, shape (5,)
+        Standard deviations in the units of the parameters.
+
+    Raises
+    ------
+    ValueError
+        The information matrix is not positive definite (not a maximum, or a
+        maximum on the edge of the valid region).
+    """
+    v, verr = validate_data(v, verr)
+    p = _check_start(params)
+    h = rel_step * np.maximum(np.abs(p), 1.0)
+    h[4] = rel_step * min(p[4], 1.0 - p[4])
+    eye = np.eye(5) * h
+    # all points of the central-difference stencil, evaluated in one batch
+    pp = p + eye[:, None, :] + eye[None, :, :]
+    pm = p + eye[:, None, :] - eye[None, :, :]
+    mp = p - eye[:, None, :] + eye[None, :, :]
+    mm = p - eye[:, None, :] - eye[None, :, :]
+    f = [log_likelihood(x.reshape(-1, 5), v, verr).reshape(5, 5) for x in (pp, pm, mp, mm)]
+    hess = (f[0] - f[1] - f[2] + f[3]) / (4.0 * np.outer(h, h))
+    info = -0.5 * (hess + hess.T)
+    try:
+        cov = np.linalg.inv(np.linalg.cholesky(info))
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"the information matrix at {_fmt(p)} is not positive definite: not a maximum, or "
+            "one on the edge of the valid region; use MCMC for the uncertainties"
+        ) from None
+    return np.sqrt(np.sum(cov**2, axis=0))
+
+
+def sample_mock(
+    params: Any, verr: Any, rng: np.random.Generator, *, return_labels: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Draw a mock data set from the model, one mock star per real star.
+
+    Each mock star is assigned to the cluster with probability ``frac1``, gets
+    a true velocity from that component's intrinsic Gaussian, and then the
+    measurement error of the corresponding real star is added.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,)
+        ``(mean1, sigma1, mean2, sigma2, frac1)``.
+    verr : array_like, shape (n_stars,)
+        Per-star uncertainties [km/s].
+    rng : numpy.random.Generator
+        Source of randomness (e.g. ``np.random.default_rng(42)``).
+    return_labels : bool, default=False
+        Also return the boolean array "is a cluster member".
+
+    Returns
+    -------
+    v : ndarray, shape (n_stars,)
+        Mock observed velocities [km/s].
+    member : ndarray of bool, shape (n_stars,)
+        Only if ``return_labels``.
+    """
+    p = _check_start(params)
+    verr = np.asarray(verr, dtype=float)
+    member = rng.random(verr.size) < p[4]
+    true = np.where(member, rng.normal(p[0], p[1], verr.size), rng.normal(p[2], p[3], verr.size))
+    v = true + rng.normal(0.0, 1.0, verr.size) * verr
+    return (v, member) if return_labels else v
+
+
+# --------------------------------------------------------------------------
+# Library wrappers
+# --------------------------------------------------------------------------
+
+BOVY_XD_INSTALL = (
+    "Bovy's extreme_deconvolution is not installed (it is not on PyPI). To install it: "
+    "install GSL (conda install -c conda-forge gsl, or apt-get install libgsl-dev), then "
+    "CFLAGS=-fcommon pip install "
+    "git+https://github.com/jobovy/extreme-deconvolution.git@3603fc7707c4d9d4785e21a24c3f54e3b65f435c "
+    "(CFLAGS=-fcommon is needed with GCC >= 10). The conda environment.yml and Binder do this for you."
+)
+
+
+class ExtremeDeconvolutionNotInstalled(ImportError):
+    """Bovy's ``extreme_deconvolution`` cannot be imported; the message says how to install it."""
+
+
+def bovy_xd_available() -> bool:
+    """Whether Bovy's ``extreme_deconvolution`` can be imported."""
+    try:
+        import extreme_deconvolution  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _xd_arrays(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    amp = np.array([p[4], 1.0 - p[4]])
+    mean = np.array([[p[0]], [p[2]]])
+    covar = np.array([[[p[1] ** 2]], [[p[3] ** 2]]])
+    return amp, mean, covar
+
+
+def _from_xd_arrays(amp: np.ndarray, mean: np.ndarray, covar: np.ndarray) -> np.ndarray:
+    amp, mean, covar = np.ravel(amp), np.ravel(mean), np.ravel(covar)
+    p = np.array([mean[0], np.sqrt(covar[0]), mean[1], np.sqrt(covar[1]), amp[0] / amp.sum()])
+    return _canonical(p)
+
+
+def fit_bovy_xd(v: Any, verr: Any, init: Any, tol: float = 1e-12, maxiter: int = 100_000) -> FitResult:
+    """Fit with Bovy's ``extreme_deconvolution`` (C library) from a given start.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    init : array_like, shape (5,)
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
+    tol : float, default=1e-12
+        Tolerance on the mean log-likelihood per star (as :func:`em_fit`; the
+        library's own default is 1e-6).
+    maxiter : int, default=100000
+        Maximum number of EM iterations.
+
+    Returns
+    -------
+    FitResult
+        Parameters in this module's order; ``log_likelihood`` recomputed with
+        :func:`log_likelihood`; ``n_iter`` is not reported by the library (-1).
+
+    Raises
+    ------
+    ExtremeDeconvolutionNotInstalled
+        The library is absent; the message says how to install it.
+    """
+    try:
+        from extreme_deconvolution import extreme_deconvolution
+    except ImportError as err:
+        raise ExtremeDeconvolutionNotInstalled(BOVY_XD_INSTALL) from err
+    v, verr = validate_data(v, verr)
+    amp, mean, covar = _xd_arrays(_check_start(init))
+    extreme_deconvolution(v[:, None], verr[:, None] ** 2, amp, mean, covar, tol=tol, maxiter=maxiter)
+    p = _from_xd_arrays(amp, mean, covar)
+    return FitResult(p, log_likelihood(p, v, verr), -1, True, "Bovy extreme_deconvolution")
+
+
+def fit_astroml_xd(
+    v: Any,
+    verr: Any,
+    init: Any = None,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-5,
+    random_state: int | None = 0,
+) -> FitResult:
+    """Fit with astroML's ``XDGMM``, from its own initialisation or from ``init``.
+
+    With ``init=None`` this is ``XDGMM(2).fit(X, Xerr)`` as the astroML
+    documentation uses it: ten steps of scikit-learn's ``GaussianMixture``
+    (which ignores the errors) pick the start.  Its ConvergenceWarning is
+    silenced; it concerns only that short initialisation.  With ``init`` the
+    same EM steps (``XDGMM._EMstep``, astroML's own implementation of Bovy et
+    al. eq. 16) run from the given start, with astroML's stopping rule: stop
+    when the total log-likelihood rises by less than ``tol``.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    init : array_like of shape (5,), default=None
+        Start; None uses astroML's default initialisation.
+    max_iter : int, default=100
+        astroML's ``max_iter``.
+    tol : float, default=1e-5
+        astroML's ``tol`` on the total log-likelihood.
+    random_state : int or None, default=0
+        Passed to XDGMM (seeds the GaussianMixture initialisation).
+
+    Returns
+    -------
+    FitResult
+        Parameters reordered so that component 1 is the narrower one.
+    """
+    from astroML.density_estimation import XDGMM
+    from sklearn.exceptions import ConvergenceWarning
+
+    v, verr = validate_data(v, verr)
+    X, Xerr = v[:, None], (verr**2)[:, None, None]
+    xd = XDGMM(n_components=2, max_iter=max_iter, tol=tol, random_state=random_state)
+    if init is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            xd.fit(X, Xerr)
+        method = "astroML XDGMM (default init)"
+        n_iter, converged = -1, True
+    else:
+        xd.alpha, xd.mu, xd.V = _xd_arrays(_check_start(init))
+        logl = xd.logL(X, Xerr)
+        converged = False
+        for n_iter in range(1, max_iter + 1):  # noqa: B007 - same loop as XDGMM.fit
+            xd._EMstep(X, Xerr)
+            logl_next = xd.logL(X, Xerr)
+            if logl_next < logl + tol:
+                converged = True
+                break
+            logl = logl_next
+        method = "astroML XDGMM (our start)"
+    p = _from_xd_arrays(xd.alpha, xd.mu, xd.V)
+    return FitResult(p, log_likelihood(p, v, verr), n_iter, converged, method)
+
+
+# --------------------------------------------------------------------------
+# Posterior sampling helpers (emcee)
+# --------------------------------------------------------------------------
+
+#: Default prior box: means within +-1000 km/s, dispersions within [0, 500] km/s.
+DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {"mean": (-1000.0, 1000.0), "sigma": (0.0, 500.0)}
+
+
+def log_prior(params: Any, bounds: dict[str, tuple[float, float]] | None = None) -> float | np.ndarray:
+    """Flat (uniform) prior on a finite box plus the ordering constraint.
+
+    Uniform in ``mean_k`` within ``bounds["mean"]``, in ``sigma_k`` within
+    ``bounds["sigma"]`` with ``sigma1 <= sigma2``, and in ``0 < frac1 < 1``.
+    The box must be finite: with an improper flat prior the posterior of a
+    mixture is improper (as ``frac1 -> 1`` the likelihood stops depending on
+    ``mean2``, so its integral over an infinite range diverges).
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        Parameter vector(s).
+    bounds : dict, default=None
+        ``{"mean": (lo, hi), "sigma": (lo, hi)}`` in km/s; None uses
+        :data:`DEFAULT_BOUNDS`.
+
+    Returns
+    -------
+    float or ndarray of shape (n_sets,)
+        The log-prior up to a constant: 0 inside, ``-inf`` outside.
+    """
+    b = DEFAULT_BOUNDS if bounds is None else bounds
+    p = _as_params(params)
+    (mlo, mhi), (slo, shi) = b["mean"], b["sigma"]
+    with np.errstate(invalid="ignore"):
+        inside = (
+            _valid(p)
+            & (p[..., 0] >= mlo) & (p[..., 0] <= mhi) & (p[..., 2] >= mlo) & (p[..., 2] <= mhi)
+            & (p[..., 1] >= slo) & (p[..., 3] <= shi)
+        )
+    out = np.where(inside, 0.0, -np.inf)
+    return float(out) if p.ndim == 1 else out
+
+
+def log_posterior(
+    params: Any, v: np.ndarray, verr: np.ndarray, bounds: dict[str, tuple[float, float]] | None = None
+) -> float | np.ndarray:
+    """Log-posterior (up to a constant) = :func:`log_prior` + :func:`log_likelihood`.
+
+    Vectorised like :func:`log_likelihood`, for ``emcee.EnsembleSampler(...,
+    vectorize=True)``.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        Parameter vector(s).
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    float or ndarray of shape (n_sets,)
+    """
+    lp = log_prior(params, bounds)
+    p = _as_params(params)
+    if p.ndim == 1:
+        return lp + log_likelihood(p, v, verr) if np.isfinite(lp) else -np.inf
+    out = np.array(lp, dtype=float)
+    ok = np.isfinite(out)
+    if ok.any():
+        out[ok] += log_likelihood(p[ok], v, verr)
+    return out
+
+
+def init_walkers(
+    best: Any,
+    n_walkers: int,
+    rng: np.random.Generator,
+    scale: float = 1e-3,
+    bounds: dict[str, tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """Starting positions for emcee: a small Gaussian ball around a best fit.
+
+    Each parameter is perturbed by ``scale * max(|value|, 1)`` times a standard
+    normal; positions outside the prior are redrawn, so every walker starts
+    with a finite log-prior.
+
+    Parameters
+    ----------
+    best : array_like, shape (5,)
+        Best-fit parameters, inside the prior.
+    n_walkers : int
+        Number of walkers (emcee needs at least ``2 * 5``).
+    rng : numpy.random.Generator
+        Source of randomness.
+    scale : float, default=1e-3
+        Relative size of the ball.
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    ndarray, shape (n_walkers, 5)
+    """
+    best = _as_params(best)
+    if not np.isfinite(log_prior(best, bounds)):
+        raise ValueError(f"best fit {best!r} is outside the prior; cannot start walkers there")
+    if n_walkers < 10:
+        raise ValueError(f"n_walkers = {n_walkers}: emcee needs at least 2 * 5 = 10")
+    width = scale * np.maximum(np.abs(best), 1.0)
+    width[4] = scale * min(best[4], 1.0 - best[4])
+    pos = best + width * rng.standard_normal((n_walkers, 5))
+    for _ in range(1000):
+        bad = ~np.isfinite(log_prior(pos, bounds))
+        if not bad.any():
+            return pos
+        pos[bad] = best + width * rng.standard_normal((int(bad.sum()), 5))
+    raise RuntimeError("could not place the walkers inside the prior; reduce `scale`")
+
+
+def make_sampler(
+    n_walkers: int,
+    v: np.ndarray,
+    verr: np.ndarray,
+    seed: int,
+    bounds: dict[str, tuple[float, float]] | None = None,
+) -> Any:
+    """An ``emcee.EnsembleSampler`` for :func:`log_posterior`, vectorised and seeded.
+
+    emcee does not take a ``numpy.random.Generator``: it keeps a legacy
+    ``RandomState`` copied from numpy's *global* state when the sampler is
+    created.  Here that state is set explicitly from ``seed``, so the chain is
+    reproducible without touching the global state.
+
+    Parameters
+    ----------
+    n_walkers : int
+        Number of walkers.
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    seed : int
+        Seed of the sampler's random stream (the proposals).
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    emcee.EnsembleSampler
+        With ``vectorize=True``: each step evaluates all walkers of one half
+        of the ensemble in one call of :func:`log_posterior`.
+    """
+    import emcee
+
+    v, verr = validate_data(v, verr)
+    sampler = emcee.EnsembleSampler(n_walkers, 5, log_posterior, args=(v, verr, bounds), vectorize=True)
+    sampler.random_state = np.random.RandomState(seed).get_state()  # the legacy state emcee uses
+    return sampler
+
+
+def burn_thin_from_autocorr(chain: np.ndarray, tol: float = 50.0) -> tuple[int, int, np.ndarray]:
+    """Burn-in and thinning from emcee's integrated autocorrelation time.
+
+    Follows the emcee documentation: discard ``2 * max(tau)`` steps and keep
+    every ``max(1, int(0.5 * min(tau)))``-th step.
+
+    Parameters
+    ----------
+    chain : ndarray, shape (n_steps, n_walkers, n_dim)
+        Full chain (``sampler.get_chain()``).
+    tol : float, default=50
+        The chain must be longer than ``tol * tau`` for the estimate to be
+        trusted (emcee's criterion).
+
+    Returns
+    -------
+    burn : int
+        Steps to discard.
+    thin : int
+        Thinning factor.
+    tau : ndarray, shape (n_dim,)
+        Integrated autocorrelation time of each parameter [steps].
+
+    Raises
+    ------
+    emcee.autocorr.AutocorrError
+        The chain is too short; the error carries the tentative ``tau``.
+    """
+    from emcee.autocorr import integrated_time
+
+    tau = integrated_time(chain, tol=tol)
+    return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
+
+
+def percentile_summary(samples: Any, names: Sequence[str] = PARAM_NAMES) -> str:
+    """Median and 68% interval (16th-84th percentiles) of each parameter, as a table.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n_samples, n_dim)
+        Posterior samples.
+    names : sequence of str, default=PARAM_NAMES
+        Parameter names, length n_dim.
+
+    Returns
+    -------
+    str
+        A fixed-format text table (one row per parameter: median, -err, +err).
+    """
+    samples = np.asarray(samples, dtype=float)
+    q16, q50, q84 = np.percentile(samples, [16, 50, 84], axis=0)
+    rows = [f"{'parameter':<10}{'median':>10}{'-1sigma':>10}{'+1sigma':>10}"]
+    for name, lo, mid, hi in zip(names, q16, q50, q84, strict=True):
+        rows.append(f"{name:<10}{mid:>10.3f}{mid - lo:>10.3f}{hi - mid:>10.3f}")
+    return "\n".join(rows)
+
+
+def _fmt(p: Any) -> str:
+    return "(" + ", ".join(f"{x:.4f}" for x in np.ravel(p)) + ")"
+
+
+def format_params(params: Any, names: Sequence[str] = PARAM_NAMES, fmt: str = "{:9.4f}") -> str:
+    """Format a parameter vector as ``name = value`` pairs with a fixed format.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,)
+        Parameter vector.
+    names : sequence of str, default=PARAM_NAMES
+    fmt : str, default="{:9.4f}"
+        Format of each value (explicit, so outputs are reproducible).
+
+    Returns
+    -------
+    str
+    """
+    return "  ".join(f"{n} = {fmt.format(x)}" for n, x in zip(names, np.ravel(params), strict=True))
+
+
+# --------------------------------------------------------------------------
+# Plotting helpers
+# --------------------------------------------------------------------------
+
+
+def _axes(ax: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 4.0))
+    return ax
+
+
+def plot_velocity_vs_distance(
+    distance: Any,
+    v: Any,
+    verr: Any,
+    *,
+    ax: Any = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+    errorbar_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Velocity against projected distance, with error bars.
+
+    The y-range spans the given percentiles of the velocities (plus a margin)
+    so a few far outliers do not flatten the plot; the number of stars outside
+    it is written in the corner.
+
+    Parameters
+    ----------
+    distance : array_like, shape (n_stars,)
+        Projected distance [arcsec].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    percentiles : (float, float), default=(2, 98)
+        Velocity percentiles defining the y-range.
+    errorbar_kwargs : dict, default=None
+        Passed to ``ax.errorbar``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    v = np.asarray(v, dtype=float)
+    kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
+    kw.update(errorbar_kwargs or {})
+    ax.errorbar(distance, v, yerr=verr, **kw)
+    lo, hi = np.percentile(v, percentiles)
+    pad = 0.15 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    outside = int(np.sum((v < lo - pad) | (v > hi + pad)))
+    if outside:
+        ax.text(0.98, 0.02, f"{outside} star(s) outside the y-range", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8)
+    ax.set_xlabel("projected distance from centre [arcsec]")
+    ax.set_ylabel("line-of-sight velocity [km/s]")
+    return ax
+
+
+def plot_membership(
+    distance: Any,
+    v: Any,
+    prob: Any,
+    *,
+    ax: Any = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+    scatter_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Velocity against distance, coloured by cluster-membership probability.
+
+    Parameters
+    ----------
+    distance : array_like, shape (n_stars,)
+        Projected distance [arcsec].
+    v : array_like, shape (n_stars,)
+        Velocities [km/s].
+    prob : array_like, shape (n_stars,)
+        Membership probabilities in [0, 1].
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    percentiles : (float, float), default=(2, 98)
+        Velocity percentiles defining the y-range.
+    scatter_kwargs : dict, default=None
+        Passed to ``ax.scatter``.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    v = np.asarray(v, dtype=float)
+    kw = {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0}
+    kw.update(scatter_kwargs or {})
+    sc = ax.scatter(distance, v, c=prob, **kw)
+    ax.figure.colorbar(sc, ax=ax, label="membership probability")
+    lo, hi = np.percentile(v, percentiles)
+    pad = 0.15 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_xlabel("projected distance from centre [arcsec]")
+    ax.set_ylabel("line-of-sight velocity [km/s]")
+    return ax
+
+
+def plot_model_vs_mock(
+    v: Any,
+    verr: Any,
+    params: Any,
+    rng: np.random.Generator,
+    *,
+    ax: Any = None,
+    bins: Any = None,
+    hist_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Posterior-predictive check: data vs a mock data set vs the model density.
+
+    Draws one mock data set with :func:`sample_mock` (same per-star errors),
+    histograms both, and overlays :func:`model_density` scaled to counts.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    params : array_like, shape (5,)
+        Model parameters.
+    rng : numpy.random.Generator
+        For the mock data set.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    bins : int or array_like, default=None
+        Histogram bins; default 2 km/s bins over the 1-99 percentile range.
+    hist_kwargs : dict, default=None
+        Passed to both ``ax.hist`` calls.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    v = np.asarray(v, dtype=float)
+    verr = np.asarray(verr, dtype=float)
+    if bins is None:
+        lo, hi = np.percentile(v, [1, 99])
+        bins = np.arange(np.floor(lo) - 2.0, np.ceil(hi) + 2.0, 2.0)
+    bins = np.asarray(bins, dtype=float)
+    mock = sample_mock(params, verr, rng)
+    kw = {"histtype": "step", "lw": 1.5}
+    kw.update(hist_kwargs or {})
+    ax.hist(v, bins=bins, label="data", color="k", **kw)
+    ax.hist(mock, bins=bins, label="mock from model", color="C1", ls="--", **kw)
+    grid = np.linspace(bins[0], bins[-1], 400)
+    width = np.diff(bins).mean()
+    ax.plot(grid, v.size * width * model_density(grid, params, verr), color="C0",
+            label="model (error-convolved)")
+    ax.set_xlabel("line-of-sight velocity [km/s]")
+    ax.set_ylabel(f"stars per {width:g} km/s")
+    ax.legend(fontsize=8)
+    return ax

@@ -1,0 +1,152 @@
+"""Expectation-maximisation: monotonicity, fixed point, recovery of a known truth."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from conftest import synthetic
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import helpers
+
+TRUTH = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(20, 300),
+    start=st.tuples(
+        st.floats(-80, 40), st.floats(0.1, 30), st.floats(-80, 40), st.floats(0.0, 60), st.floats(0.05, 0.95)
+    ),
+    deconvolve=st.booleans(),
+)
+def test_em_never_decreases_the_likelihood(seed, n, start, deconvolve):
+    v, verr, _ = synthetic(TRUTH, n, (0.3, 5.0), seed)
+    m1, s1, m2, ds, f = start
+    init = [m1, s1, m2, s1 + ds, f]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", helpers.EMConvergenceWarning)
+            res = helpers.em_fit(v, verr, init, max_iter=300, deconvolve=deconvolve)
+    except FloatingPointError:
+        return  # a component emptied or collapsed: reported loudly, nothing to check
+    h = res.history
+    # rounding in a sum of n terms of size |ln L|/n
+    assert np.all(np.diff(h) >= -1e-10 * np.abs(h[:-1]).max())
+    # and the reported likelihood is the one of the reported parameters
+    if deconvolve:
+        assert res.log_likelihood == pytest.approx(helpers.log_likelihood(res.params, v, verr), rel=1e-12)
+
+
+def test_fast_em_equals_textbook_em_step(ngc288):
+    """em_fit's rearranged iteration reproduces em_step (Bovy et al. eq. 16) step by step."""
+    v, e = ngc288.velocity, ngc288.velocity_error
+    p = helpers.initial_guess(v, ngc288.distance)
+    fast = helpers._FastEM(v, e**2)
+    for _ in range(10):
+        reference = helpers.em_step(p, v, e)
+        new, ll = fast.step(p)
+        np.testing.assert_allclose(new, reference, rtol=1e-12, atol=1e-12)
+        assert ll == pytest.approx(helpers.log_likelihood(p, v, e), rel=1e-13)
+        p = reference
+
+
+def test_em_fixed_point_matches_minimize_on_ngc288(ngc288, ngc288_mle):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    res = helpers.em_fit(v, e, helpers.initial_guess(v, ngc288.distance))
+    assert res.converged
+    np.testing.assert_allclose(res.params, ngc288_mle, rtol=0, atol=1e-4)
+    # the fixed point is a fixed point
+    np.testing.assert_allclose(helpers.em_step(res.params, v, e), res.params, rtol=0, atol=1e-4)
+
+
+def test_em_recovers_known_truth_within_uncertainties():
+    """4-sigma per parameter: with 5 parameters a false failure has probability ~3e-4."""
+    v, e, _ = synthetic(TRUTH, 3000, (0.5, 4.0), seed=7)
+    res = helpers.em_fit(v, e, [-40.0, 5.0, 0.0, 30.0, 0.5])
+    sigma = helpers.fisher_uncertainties(res.params, v, e)
+    z = (res.params - TRUTH) / sigma
+    assert np.all(np.abs(z) < 4), z
+
+
+def test_fisher_uncertainties_match_the_scatter_of_fits():
+    """Across repeated mock data sets the fits scatter as the curvature predicts (within 25%)."""
+    fits, sig = [], []
+    for seed in range(60):
+        v, e, _ = synthetic(TRUTH, 1000, (0.5, 4.0), seed=1000 + seed)
+        res = helpers.em_fit(v, e, TRUTH)
+        fits.append(res.params)
+        sig.append(helpers.fisher_uncertainties(res.params, v, e))
+    ratio = np.std(fits, axis=0, ddof=1) / np.mean(sig, axis=0)
+    # with 60 fits the sample std has a ~9% relative error: 25% is ~3 of those
+    assert np.all(np.abs(ratio - 1) < 0.25), ratio
+
+
+def test_naive_em_overestimates_cluster_dispersion():
+    """Errors comparable to the dispersion: ignoring them inflates sigma1 to ~sqrt(s^2 + <e^2>)."""
+    truth = np.array([0.0, 2.0, 20.0, 40.0, 0.7])
+    v, e, _ = synthetic(truth, 4000, (1.5, 3.0), seed=3)
+    xd = helpers.em_fit(v, e, truth)
+    naive = helpers.em_fit(v, e, truth, deconvolve=False)
+    expected = np.sqrt(truth[1] ** 2 + np.mean(e**2))  # 3.0 km/s for these errors
+    assert xd.params[1] == pytest.approx(truth[1], abs=0.25)
+    assert naive.params[1] == pytest.approx(expected, abs=0.25)
+    assert naive.params[1] > xd.params[1] + 0.5
+
+
+def test_em_step_keeps_labels_canonical():
+    v, e, _ = synthetic(TRUTH, 500, (0.5, 2.0), seed=1)
+    start = [-10.0, 40.0, -44.0, 41.0, 0.2]  # "cluster" start on the field and vice versa
+    p = helpers.em_fit(v, e, start).params
+    assert p[1] <= p[3]
+    assert p[0] == pytest.approx(TRUTH[0], abs=0.5)
+
+
+def test_em_warns_when_not_converged_and_returns_partial_result():
+    v, e, _ = synthetic(TRUTH, 200, (0.5, 2.0), seed=2)
+    with pytest.warns(helpers.EMConvergenceWarning, match="did not converge in 2 steps"):
+        res = helpers.em_fit(v, e, [-40, 5, 0, 30, 0.5], max_iter=2)
+    assert not res.converged and res.n_iter == 2 and len(res.history) == 3
+
+
+@pytest.mark.parametrize(
+    "start", [[0, 3, 0, 2, 0.5], [0, 1, 0, 2, 1.0], [0, 0, 0, 0, 0.5], [0, 1, 0, 2]]
+)
+def test_em_rejects_invalid_starts(start):
+    with pytest.raises(ValueError):
+        helpers.em_fit([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], start)
+
+
+def test_naive_em_reports_a_collapsed_component():
+    v = np.array([0.0, 10.0, 20.0, 30.0])
+    with pytest.raises(FloatingPointError, match="collapsed to zero width"):
+        helpers.em_fit(v, np.ones(4), [0.0, 0.0, 15.0, 10.0, 0.25], deconvolve=False)
+
+
+def test_em_reports_an_emptied_component():
+    v = np.array([0.0, 0.1, -0.1, 0.05])
+    with pytest.raises(FloatingPointError, match="lost all its stars"):
+        helpers.em_fit(v, np.full(4, 0.1), [0.0, 0.1, 1e4, 0.2, 0.5])
+
+
+def test_minimize_fit_reports_function_evaluations(ngc288, ngc288_mle):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    res = helpers.minimize_fit(v, e, helpers.initial_guess(v, ngc288.distance), "Powell")
+    assert res.n_iter > 10
+    assert res.log_likelihood <= helpers.log_likelihood(ngc288_mle, v, e) + 1e-9
+
+
+def test_sample_mock_follows_the_model():
+    rng = np.random.default_rng(11)
+    verr = np.full(200_000, 2.0)
+    v, member = helpers.sample_mock(TRUTH, verr, rng, return_labels=True)
+    n = verr.size
+    # binomial member count within 5 standard deviations
+    assert abs(member.sum() - TRUTH[4] * n) < 5 * np.sqrt(n * TRUTH[4] * (1 - TRUTH[4]))
+    assert v[member].mean() == pytest.approx(TRUTH[0], abs=0.05)
+    assert v[member].std() == pytest.approx(np.hypot(TRUTH[1], 2.0), rel=0.01)
+    assert v[~member].std() == pytest.approx(np.hypot(TRUTH[3], 2.0), rel=0.01)

@@ -1,0 +1,90 @@
+"""The environment files agree with each other and with the README (they cannot run here)."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+XD_COMMIT = "3603fc7707c4d9d4785e21a24c3f54e3b65f435c"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip_requirements(path: pathlib.Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"{path.name}: {line!r} is not pinned with =="
+            pins[canonical(name)] = version
+    return pins
+
+
+def conda_dependencies() -> tuple[dict[str, str], list[str]]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda, pip = {}, []
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            pip.extend(dep["pip"])
+        else:
+            name, _, version = dep.partition("=")
+            conda[canonical(name)] = version
+    return conda, pip
+
+
+def test_binder_requirements_equal_requirements():
+    assert pip_requirements(ROOT / "binder/requirements.txt") == pip_requirements(ROOT / "requirements.txt")
+
+
+def test_environment_yml_has_the_same_packages_and_versions():
+    reqs = pip_requirements(ROOT / "requirements.txt")
+    conda, pip = conda_dependencies()
+    extra = {"python", "pip", "gsl", "setuptools"}  # what conda needs beyond requirements.txt
+    assert set(conda) - extra == set(reqs)
+    for name, version in reqs.items():
+        # conda-forge drops PEP 440 post-release suffixes (astroML 1.0.2.post1 -> 1.0.2)
+        assert version.startswith(conda[name]), (name, version, conda[name])
+    assert conda["python"] == "3.11"
+    assert any("extreme-deconvolution" in p and XD_COMMIT in p for p in pip)
+
+
+def test_binder_installs_bovy_xd_with_gsl_and_fcommon():
+    postbuild = (ROOT / "binder/postBuild").read_text()
+    assert "set -euo pipefail" in postbuild
+    assert re.search(rf"CFLAGS=-fcommon pip install .*\n.*{XD_COMMIT}", postbuild)
+    assert "helpers.fetch_data()" in postbuild  # data downloaded at build time
+    assert "libgsl-dev" in (ROOT / "binder/apt.txt").read_text().split()
+    assert (ROOT / "binder/postBuild").stat().st_mode & 0o111, "postBuild must be executable"
+
+
+def test_ci_and_workflow_run_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test " in readme and "make tutorial " in readme and "make lab " in readme
+    assert re.search(r"^make test$", (ROOT / ".ci/run").read_text(), re.M)
+    workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    assert any(s.get("run") == "make test" for s in steps)
+    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
+    binder_runs = " ".join(s.get("run", "") for s in workflow["jobs"]["binder"]["steps"])
+    assert "repo2docker" in binder_runs and "make nbval" in binder_runs
+
+
+@pytest.mark.parametrize("name", [".pre-commit-config.yaml", "CITATION.cff", ".github/workflows/ci.yml"])
+def test_yaml_files_parse(name):
+    assert yaml.safe_load((ROOT / name).read_text())
+
+
+def test_pre_commit_runs_ruff_on_notebooks_without_stripping_outputs():
+    cfg = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert "ruff" in cfg and "jupyter" in cfg and "nbstripout" not in cfg.replace("No nbstripout", "")
+
+
+def test_downloaded_data_is_ignored_by_git():
+    assert "data/*.txt" in (ROOT / ".gitignore").read_text()

@@ -1,0 +1,98 @@
+"""Prior, posterior, walker initialisation and autocorrelation-based burn-in/thinning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import helpers
+
+P = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
+V = np.array([-45.1, -43.0, -47.9, -10.0, 30.5, -44.2])
+E = np.array([0.5, 1.2, 2.0, 0.8, 3.0, 1.0])
+
+
+@pytest.mark.parametrize(
+    "p",
+    [[-2000, 1, 0, 2, 0.5], [0, 1, 1500, 2, 0.5], [0, 1, 0, 600, 0.5], [0, 3, 0, 2, 0.5], [0, 1, 0, 2, 1.0]],
+)
+def test_prior_is_zero_outside_the_box(p):
+    assert helpers.log_prior(p) == -np.inf
+    assert helpers.log_posterior(p, V, E) == -np.inf
+
+
+def test_posterior_is_likelihood_inside_and_vectorised():
+    assert helpers.log_prior(P) == 0.0
+    batch = np.array([P, [0, 3, 0, 2, 0.5], P * [1, 1.1, 1, 1, 1]])
+    lp = helpers.log_posterior(batch, V, E)
+    assert lp.shape == (3,)
+    assert lp[0] == helpers.log_likelihood(P, V, E) and lp[1] == -np.inf
+    assert lp[2] == helpers.log_posterior(batch[2], V, E)
+
+
+def test_custom_bounds():
+    tight = {"mean": (-50.0, 0.0), "sigma": (0.0, 40.0)}
+    assert helpers.log_prior(P, tight) == -np.inf  # sigma2 = 41.9 > 40
+    assert helpers.log_prior(P * [1, 1, 1, 0.9, 1], tight) == 0.0
+
+
+def test_walkers_start_inside_the_prior_and_near_the_best_fit():
+    rng = np.random.default_rng(0)
+    edge = np.array([0.0, 2.0, 0.0, 2.0, 0.999])  # sigma1 = sigma2 and frac1 near 1: many redraws
+    pos = helpers.init_walkers(edge, 64, rng)
+    assert pos.shape == (64, 5)
+    assert np.all(np.isfinite(helpers.log_prior(pos)))
+    assert np.all(np.abs(pos - edge) < 0.02)
+    assert np.linalg.matrix_rank(pos - pos.mean(0)) == 5  # not degenerate
+    with pytest.raises(ValueError, match="at least"):
+        helpers.init_walkers(P, 8, rng)
+    with pytest.raises(ValueError, match="outside the prior"):
+        helpers.init_walkers([0, 3, 0, 2, 0.5], 32, rng)
+
+
+def test_burn_thin_from_autocorr_on_ar1_chain_with_known_tau():
+    """AR(1) with coefficient rho has integrated autocorrelation time (1 + rho) / (1 - rho)."""
+    rng = np.random.default_rng(42)
+    rho, n_steps, n_walkers = 0.9, 20_000, 16
+    x = np.empty((n_steps, n_walkers, 2))
+    x[0] = rng.standard_normal((n_walkers, 2))
+    noise = rng.standard_normal((n_steps, n_walkers, 2)) * np.sqrt(1 - rho**2)
+    for t in range(1, n_steps):
+        x[t] = rho * x[t - 1] + noise[t]
+    burn, thin, tau = helpers.burn_thin_from_autocorr(x)
+    true_tau = (1 + rho) / (1 - rho)  # = 19
+    np.testing.assert_allclose(tau, true_tau, rtol=0.1)
+    assert burn == int(np.ceil(2 * tau.max())) and thin == int(0.5 * tau.min())
+
+
+def test_burn_thin_refuses_a_short_chain():
+    from emcee.autocorr import AutocorrError
+
+    rng = np.random.default_rng(1)
+    walk = np.cumsum(rng.standard_normal((200, 8, 1)), axis=0)  # random walk: tau ~ chain length
+    with pytest.raises(AutocorrError):
+        helpers.burn_thin_from_autocorr(walk)
+
+
+def test_percentile_summary_of_normal_samples():
+    rng = np.random.default_rng(3)
+    s = rng.normal([1.0, -2.0], [0.5, 3.0], size=(200_000, 2))
+    text = helpers.percentile_summary(s, ["a", "b"])
+    rows = [line.split() for line in text.splitlines()[1:]]
+    med, lo, hi = (float(x) for x in rows[1][1:])
+    assert med == pytest.approx(-2.0, abs=0.03)
+    assert lo == pytest.approx(3.0, abs=0.03) and hi == pytest.approx(3.0, abs=0.03)
+
+
+def test_emcee_run_is_reproducible_with_seeds():
+    def run(seed):
+        pos = helpers.init_walkers(P, 12, np.random.default_rng(5))
+        sampler = helpers.make_sampler(12, V, E, seed=seed)
+        sampler.run_mcmc(pos, 50, progress=False)
+        return sampler.get_chain()
+
+    first = run(5)
+    np.random.default_rng().random()  # whatever else happens in between
+    np.testing.assert_array_equal(first, run(5))
+    assert not np.array_equal(first, run(6))
+    assert np.all(np.isfinite(helpers.log_prior(first.reshape(-1, 5))))

@@ -1,0 +1,69 @@
+"""astroML's XDGMM and Bovy's extreme_deconvolution against em_fit from the same start."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import helpers
+
+
+@pytest.fixture(scope="module")
+def data(ngc288):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    return v, e, helpers.initial_guess(v, ngc288.distance)
+
+
+def test_astroml_from_our_start_agrees_with_em_fit(data, ngc288_mle):
+    v, e, start = data
+    ours = helpers.em_fit(v, e, start)
+    # tight tolerance so both run to the same fixed point
+    astro = helpers.fit_astroml_xd(v, e, start, tol=1e-10, max_iter=2000)
+    assert astro.converged
+    np.testing.assert_allclose(astro.params, ours.params, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(astro.params, ngc288_mle, rtol=0, atol=1e-4)
+    assert astro.log_likelihood == pytest.approx(ours.log_likelihood, abs=1e-8)
+
+
+def test_astroml_first_steps_equal_our_em_steps(data):
+    """Same algorithm (Bovy et al. eq. 16): one step of each from the same start agree to rounding."""
+    v, e, start = data
+    one = helpers.fit_astroml_xd(v, e, start, max_iter=1, tol=-np.inf)
+    np.testing.assert_allclose(one.params, helpers.em_step(start, v, e), rtol=1e-10)
+
+
+def test_astroml_default_init_keeps_stderr_clean(data, capfd, recwarn):
+    v, e, _ = data
+    res = helpers.fit_astroml_xd(v, e, random_state=0)
+    out, err = capfd.readouterr()
+    assert err == "" and out == ""
+    assert not [w for w in recwarn if "Convergence" in type(w.message).__name__]
+    assert res.params[1] <= res.params[3] and np.isfinite(res.log_likelihood)
+
+
+def test_bovy_xd_missing_gives_install_instructions(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("extreme_deconvolution"):
+            raise ImportError("No module named 'extreme_deconvolution'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    assert not helpers.bovy_xd_available()
+    with pytest.raises(helpers.ExtremeDeconvolutionNotInstalled, match="CFLAGS=-fcommon pip install"):
+        helpers.fit_bovy_xd([1.0, 2.0], [1.0, 1.0], [0, 1, 0, 2, 0.5])
+
+
+def test_bovy_xd_agrees_with_em_fit(data, ngc288_mle):
+    pytest.importorskip(
+        "extreme_deconvolution",
+        reason="Bovy's extreme_deconvolution is not installed (not on PyPI; see README)",
+    )
+    v, e, start = data
+    bovy = helpers.fit_bovy_xd(v, e, start)
+    ours = helpers.em_fit(v, e, start)
+    np.testing.assert_allclose(bovy.params, ours.params, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(bovy.params, ngc288_mle, rtol=0, atol=1e-4)

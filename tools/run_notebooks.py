@@ -1,0 +1,77 @@
+"""Execute the tutorial notebooks headless and print a short summary.
+
+Usage::
+
+    python tools/run_notebooks.py --out build/notebooks notebooks/0*.ipynb   # leave the originals alone
+    python tools/run_notebooks.py --inplace notebooks/0*.ipynb               # maintainers: refresh outputs
+
+Each notebook runs in its own kernel with the notebooks/ folder as working
+directory, exactly as nbval runs it.  With ``--inplace`` the executed notebook
+replaces the original, with volatile metadata (execution timestamps) removed
+so that re-running gives a clean ``git diff``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
+    """Remove per-run metadata (timestamps) so that outputs alone define the file."""
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+
+
+def run(path: pathlib.Path, out: pathlib.Path, timeout: int) -> tuple[bool, float, int, str]:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    start = time.perf_counter()
+    try:
+        client.execute()
+        ok, message = True, ""
+    except CellExecutionError as err:
+        ok, message = False, str(err).strip().splitlines()[-1]
+    elapsed = time.perf_counter() - start
+    strip_volatile_metadata(nb)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out)
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    return ok, elapsed, n_code, message
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--inplace", action="store_true", help="overwrite the notebooks with their outputs")
+    where.add_argument("--out", type=pathlib.Path, help="directory for the executed copies")
+    parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout [s]")
+    args = parser.parse_args(argv)
+
+    rows, failures, total = [], 0, 0.0
+    for path in args.notebooks:
+        out = path if args.inplace else args.out / path.name
+        ok, elapsed, n_code, message = run(path, out, args.timeout)
+        total += elapsed
+        failures += not ok
+        rows.append(f"{path.name:<40} {'ok' if ok else 'FAILED':<7} {n_code:>5} {elapsed:>8.1f}  {message}")
+        print(rows[-1], flush=True)
+    print("-" * 66)
+    print(f"{len(rows)} notebooks, {failures} failed, {total:.1f} s in total")
+    if not args.inplace:
+        print(f"executed copies in {args.out}/ (open them with `make lab`)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
