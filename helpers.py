@@ -79,6 +79,8 @@ __all__ = [
     "initial_guess",
     "em_step",
     "em_fit",
+    "random_starts",
+    "em_multi_start",
     "minimize_fit",
     "fisher_uncertainties",
     "sample_mock",
@@ -91,7 +93,9 @@ __all__ = [
     "make_sampler",
     "burn_thin_from_autocorr",
     "percentile_summary",
+    "write_member_catalogue",
     "format_params",
+    "notebook_style",
     "plot_velocity_vs_distance",
     "plot_membership",
     "plot_model_vs_mock",
@@ -1111,6 +1115,87 @@ def em_fit(
     )
 
 
+def random_starts(v: Any, n_starts: int, rng: np.random.Generator, narrow_fraction: float = 0.5) -> np.ndarray:
+    """Random starting points for a multi-start fit.
+
+    A ``1 - narrow_fraction`` share are *broad* starts: both means uniform
+    within the 1st-99th percentile range of ``v``, dispersions uniform within
+    [0.5, 60] km/s (sorted so that component 1 is narrower), ``frac1`` uniform
+    in [0.05, 0.95].  The rest are *narrow* starts: component 1 with a 0.5 km/s
+    dispersion and ``frac1 = 0.05`` centred on a randomly chosen star, the
+    field on the median and standard deviation of all stars.  Narrow starts are
+    how EM gets trapped in poor local maxima; a multi-start should include
+    some.
+
+    Parameters
+    ----------
+    v : array_like, shape (n_stars,)
+        Velocities [km/s].
+    n_starts : int
+        Number of starts.
+    rng : numpy.random.Generator
+        Source of randomness.
+    narrow_fraction : float, default=0.5
+        Share of narrow starts.
+
+    Returns
+    -------
+    ndarray, shape (n_starts, 5)
+        Valid ``(mean1, sigma1, mean2, sigma2, frac1)`` rows.
+    """
+    v = np.asarray(v, dtype=float)
+    lo, hi = np.percentile(v, [1, 99])
+    n_narrow = round(narrow_fraction * n_starts)
+    n_broad = n_starts - n_narrow
+    means = rng.uniform(lo, hi, (n_broad, 2))
+    sig = np.sort(rng.uniform(0.5, 60.0, (n_broad, 2)), axis=1)
+    broad = np.column_stack([means[:, 0], sig[:, 0], means[:, 1], sig[:, 1], rng.uniform(0.05, 0.95, n_broad)])
+    centre = rng.choice(v, n_narrow)
+    narrow = np.column_stack(
+        [centre, np.full(n_narrow, 0.5), np.full(n_narrow, np.median(v)), np.full(n_narrow, np.std(v)),
+         np.full(n_narrow, 0.05)]
+    )
+    return np.vstack([broad, narrow])
+
+
+def em_multi_start(v: Any, verr: Any, starts: Any, max_iter: int = 2000, **kwargs: Any) -> list[FitResult]:
+    """Run :func:`em_fit` from many starts and keep every outcome.
+
+    A start whose fit fails (a component empties) gives a result with
+    ``log_likelihood = -inf`` and the reason in ``method``; a fit that hits
+    ``max_iter`` is kept with ``converged = False`` (no warning is emitted:
+    the flag carries it).
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    starts : array_like, shape (n_starts, 5)
+        Starting points, e.g. from :func:`random_starts`.
+    max_iter : int, default=2000
+        Passed to :func:`em_fit`.
+    **kwargs
+        Passed to :func:`em_fit` (``tol``, ``deconvolve``).
+
+    Returns
+    -------
+    list of FitResult
+        One per start, in order.  Compare their ``log_likelihood``: the best
+        is the estimate, and how many starts reach it tells how hard the
+        problem is.
+    """
+    v, verr = validate_data(v, verr)
+    results = []
+    for start in np.atleast_2d(starts):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", EMConvergenceWarning)
+                results.append(em_fit(v, verr, start, max_iter=max_iter, **kwargs))
+        except FloatingPointError as err:
+            results.append(FitResult(np.asarray(start, dtype=float), -np.inf, 0, False, f"failed: {err}"))
+    return results
+
+
 def minimize_fit(v: Any, verr: Any, init: Any, method: str = "Nelder-Mead", **options: Any) -> FitResult:
     """Maximise the likelihood with :func:`scipy.optimize.minimize`.
 
@@ -1603,6 +1688,77 @@ def percentile_summary(samples: Any, names: Sequence[str] = PARAM_NAMES) -> str:
     return "\n".join(rows)
 
 
+#: Column descriptions written at the top of member catalogues.
+CATALOGUE_COLUMNS: dict[str, str] = {
+    "line": "line number of the star in the compilation file",
+    "ra": "right ascension (J2000) [deg]",
+    "dec": "declination (J2000) [deg]",
+    "distance": "projected distance from the cluster centre [arcsec]",
+    "velocity": "line-of-sight velocity [km/s]",
+    "velocity_error": "1-sigma velocity uncertainty [km/s]",
+    "p_member": "membership probability, mean over the posterior samples",
+    "p_member_std": "standard deviation of the membership probability over the posterior samples",
+    "p_mem_baumgardt": "Baumgardt's P_Mem from the compilation, for comparison",
+}
+
+
+def write_member_catalogue(
+    path: str | os.PathLike[str],
+    stars: np.recarray,
+    p_member: Any,
+    p_member_std: Any,
+    *,
+    threshold: float = 0.5,
+    title: str = "",
+) -> int:
+    """Write the stars with mean membership probability above ``threshold`` as CSV.
+
+    The file starts with ``#`` comment lines describing every column (read it
+    with ``pandas.read_csv(path, comment="#")``, or with numpy as
+    ``np.genfromtxt([r for r in open(path) if r[0] != "#"], delimiter=",", names=True)``);
+    rows are in file order and
+    numbers have fixed formats, so the file is reproducible byte for byte.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its directory is created if needed.
+    stars : numpy.recarray, shape (n_stars,)
+        From :func:`load_cluster`.
+    p_member, p_member_std : array_like, shape (n_stars,)
+        Posterior mean and standard deviation of each star's membership probability.
+    threshold : float, default=0.5
+        Minimum ``p_member`` to be listed.
+    title : str, default=""
+        First comment line (e.g. the cluster and the model).
+
+    Returns
+    -------
+    int
+        Number of stars written.
+    """
+    p_member = np.asarray(p_member, dtype=float)
+    p_member_std = np.asarray(p_member_std, dtype=float)
+    if p_member.shape != stars.shape or p_member_std.shape != stars.shape:
+        raise ValueError(
+            f"p_member {p_member.shape} and p_member_std {p_member_std.shape} must match stars {stars.shape}"
+        )
+    keep = p_member > threshold
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}"] if title else []
+    lines.append(f"# stars with p_member > {threshold:g}; columns:")
+    lines += [f"#   {name}: {text}" for name, text in CATALOGUE_COLUMNS.items()]
+    lines.append(",".join(CATALOGUE_COLUMNS))
+    for s, q, dq in zip(stars[keep], p_member[keep], p_member_std[keep], strict=True):
+        lines.append(
+            f"{s.line},{s.ra:.6f},{s.dec:.6f},{s.distance:.2f},{s.velocity:.2f},{s.velocity_error:.2f},"
+            f"{q:.4f},{dq:.4f},{s.p_mem:.3f}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return int(keep.sum())
+
+
 def _fmt(p: Any) -> str:
     return "(" + ", ".join(f"{x:.4f}" for x in np.ravel(p)) + ")"
 
@@ -1628,6 +1784,24 @@ def format_params(params: Any, names: Sequence[str] = PARAM_NAMES, fmt: str = "{
 # --------------------------------------------------------------------------
 # Plotting helpers
 # --------------------------------------------------------------------------
+
+
+def notebook_style(dpi: int = 80) -> None:
+    """Matplotlib settings shared by the notebooks: modest size and resolution.
+
+    Keeps the stored PNGs small so that GitHub renders the notebooks quickly.
+
+    Parameters
+    ----------
+    dpi : int, default=80
+        Resolution of inline figures [dots per inch].
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update(
+        {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (6.0, 3.8), "font.size": 9,
+         "axes.titlesize": 10, "legend.frameon": False}
+    )
 
 
 def _axes(ax: Any) -> Any:

@@ -150,3 +150,16 @@ def test_sample_mock_follows_the_model():
     assert v[member].mean() == pytest.approx(TRUTH[0], abs=0.05)
     assert v[member].std() == pytest.approx(np.hypot(TRUTH[1], 2.0), rel=0.01)
     assert v[~member].std() == pytest.approx(np.hypot(TRUTH[3], 2.0), rel=0.01)
+
+
+def test_multi_start_finds_the_global_maximum_and_reports_traps(ngc288, ngc288_mle):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    starts = helpers.random_starts(v, 16, np.random.default_rng(0))
+    assert starts.shape == (16, 5) and np.all(np.isfinite(helpers.log_prior(starts)))
+    results = helpers.em_multi_start(v, e, starts, max_iter=500)
+    best = max(results, key=lambda r: r.log_likelihood)
+    np.testing.assert_allclose(best.params, ngc288_mle, atol=1e-3)
+    # broad starts all reach it; narrow starts on field stars can get trapped lower
+    assert all(r.log_likelihood == pytest.approx(best.log_likelihood, abs=1e-4) for r in results[:8])
+    assert all(r.log_likelihood <= best.log_likelihood + 1e-6 for r in results)
+    assert any(r.log_likelihood < best.log_likelihood - 100 for r in results[8:])

@@ -96,3 +96,18 @@ def test_emcee_run_is_reproducible_with_seeds():
     np.testing.assert_array_equal(first, run(5))
     assert not np.array_equal(first, run(6))
     assert np.all(np.isfinite(helpers.log_prior(first.reshape(-1, 5))))
+
+
+def test_member_catalogue_round_trip(tmp_path, ngc288):
+    q = np.linspace(0, 1, len(ngc288))
+    dq = np.full(len(ngc288), 0.01)
+    path = tmp_path / "sub" / "members.csv"
+    n = helpers.write_member_catalogue(path, ngc288, q, dq, threshold=0.5, title="NGC 288 test")
+    with open(path) as fh:
+        cat = np.genfromtxt([r for r in fh if r[0] != "#"], delimiter=",", names=True)
+    assert n == len(cat) == np.sum(q > 0.5)
+    np.testing.assert_allclose(cat["velocity"], ngc288.velocity[q > 0.5], atol=0.005)
+    np.testing.assert_array_equal(cat["line"], ngc288.line[q > 0.5])
+    assert path.read_text().startswith("# NGC 288 test\n")
+    with pytest.raises(ValueError, match="must match"):
+        helpers.write_member_catalogue(path, ngc288, q[:5], dq)
