@@ -49,7 +49,7 @@ test: lint
 	MPLBACKEND=Agg $(PY) -m pytest tests $(NBVAL) $(NOTEBOOKS)
 
 lab: data
-	$(PY) -m jupyter lab --ip=127.0.0.1 --no-browser notebooks/
+	$(PY) -m jupyter lab --ip=127.0.0.1 notebooks/
 
 # Maintainers: re-execute the notebooks in place and commit their outputs.
 notebooks: data

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     rows, failures, total = [], 0, 0.0
+    print(f"{'notebook':<40} {'status':<7} {'cells':>5} {'time [s]':>8}")
     for path in args.notebooks:
         out = path if args.inplace else args.out / path.name
         ok, elapsed, n_code, message = run(path, out, args.timeout)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * 66)
     print(f"{len(rows)} notebooks, {failures} failed, {total:.1f} s in total")
     if not args.inplace:
-        print(f"executed copies in {args.out}/ (open them with `make lab`)")
+        print(f"executed copies in {args.out}/; the committed notebooks are unchanged")
     return 1 if failures else 0
 
 
