@@ -1812,6 +1812,19 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
+def _velocity_distance_axes(ax: Any, v: np.ndarray, percentiles: tuple[float, float]) -> None:
+    """Labels, and a y-range from velocity percentiles with the stars left out counted."""
+    lo, hi = np.percentile(v, percentiles)
+    pad = 0.15 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    outside = int(np.sum((v < lo - pad) | (v > hi + pad)))
+    if outside:
+        ax.text(0.98, 0.02, f"{outside} star(s) outside the y-range", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=8)
+    ax.set_xlabel("projected distance from centre [arcsec]")
+    ax.set_ylabel("line-of-sight velocity [km/s]")
+
+
 def plot_velocity_vs_distance(
     distance: Any,
     v: Any,
@@ -1849,15 +1862,7 @@ def plot_velocity_vs_distance(
     kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
     kw.update(errorbar_kwargs or {})
     ax.errorbar(distance, v, yerr=verr, **kw)
-    lo, hi = np.percentile(v, percentiles)
-    pad = 0.15 * (hi - lo)
-    ax.set_ylim(lo - pad, hi + pad)
-    outside = int(np.sum((v < lo - pad) | (v > hi + pad)))
-    if outside:
-        ax.text(0.98, 0.02, f"{outside} star(s) outside the y-range", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=8)
-    ax.set_xlabel("projected distance from centre [arcsec]")
-    ax.set_ylabel("line-of-sight velocity [km/s]")
+    _velocity_distance_axes(ax, v, percentiles)
     return ax
 
 
@@ -1897,11 +1902,7 @@ def plot_membership(
     kw.update(scatter_kwargs or {})
     sc = ax.scatter(distance, v, c=prob, **kw)
     ax.figure.colorbar(sc, ax=ax, label="membership probability")
-    lo, hi = np.percentile(v, percentiles)
-    pad = 0.15 * (hi - lo)
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("projected distance from centre [arcsec]")
-    ax.set_ylabel("line-of-sight velocity [km/s]")
+    _velocity_distance_axes(ax, v, percentiles)
     return ax
 
 
