@@ -87,6 +87,11 @@ __all__ = [
     "bovy_xd_available",
     "fit_bovy_xd",
     "fit_astroml_xd",
+    "ClusterFit",
+    "fit_cluster",
+    "mock_cluster_field",
+    "survey",
+    "write_survey_csv",
     "log_prior",
     "log_posterior",
     "init_walkers",
@@ -1469,6 +1474,690 @@ def fit_astroml_xd(
         method = "astroML XDGMM (our start)"
     p = _from_xd_arrays(xd.alpha, xd.mu, xd.V)
     return FitResult(p, log_likelihood(p, v, verr), n_iter, converged, method)
+
+
+# --------------------------------------------------------------------------
+# Distance-aware membership: "choose any cluster"
+# --------------------------------------------------------------------------
+#
+# The velocity-only model assumes that the cluster is the narrow, dominant
+# Gaussian.  In bulge and disk fields that fails: the field can be cold, come in
+# several populations, and outnumber the members.  What identifies a cluster is
+# that its stars are *concentrated towards its centre*.  The model below makes
+# the prior membership probability of star i a function of its projected
+# distance R_i,
+#
+#     pi(R) = sigmoid(alpha - 2 ln(1 + R^2 / a^2)),
+#
+# i.e. the log of the ratio of a Plummer surface density, Sigma_c ∝ (1 + R²/a²)^-2,
+# to a uniform field density, with alpha = logit(p0) the log-odds at the centre
+# and a the Plummer scale radius.  It is a model of p(v_i | R_i): the spatial
+# selection of the spectroscopic targets cancels as long as it is the same for
+# members and field stars at a given R.  The field is a mixture of K_f Gaussians
+# in velocity.  Every Gaussian is convolved with each star's error, as before.
+#
+# Extended parameter vector (the first four entries keep the foundation order):
+#     (mean1, sigma1, mean2, sigma2, p0, r_scale, mean3, sigma3, w3, mean4, sigma4, w4, ...)
+# mean1, sigma1: cluster [km/s]; mean2, sigma2: first field Gaussian [km/s];
+# p0: membership probability at R = 0; r_scale: Plummer scale radius a [arcsec];
+# then (mean, sigma, weight) of each further field Gaussian; the first field
+# Gaussian's weight is 1 - w3 - w4 - ...
+
+#: Field Gaussians are not allowed to shrink below this width [km/s]: a field
+#: component collapsing onto one star is a likelihood spike, not a population.
+FIELD_SIGMA_FLOOR = 2.0
+#: The cluster component may not be wider than this [km/s]: no Milky Way globular
+#: cluster is hotter (omega Cen's central dispersion is about 17 km/s), and
+#: without the cap a hot field population can take the cluster's place.
+CLUSTER_SIGMA_CAP = 25.0
+_ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
+_LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
+
+
+@dataclasses.dataclass
+class _DMState:
+    """Parameters of the distance-aware model in working form."""
+
+    mu: np.ndarray  # (1 + K_f,) cluster first, then field components [km/s]
+    sig: np.ndarray  # (1 + K_f,) [km/s]
+    fw: np.ndarray  # (K_f,) field weights, summing to 1
+    alpha: float  # log-odds of membership at R = 0
+    log_a: float  # ln(Plummer scale radius / arcsec)
+
+    def copy(self) -> _DMState:
+        return _DMState(self.mu.copy(), self.sig.copy(), self.fw.copy(), self.alpha, self.log_a)
+
+    def vector(self) -> np.ndarray:
+        """The documented extended parameter vector."""
+        out = [self.mu[0], self.sig[0], self.mu[1], self.sig[1], _sigmoid(self.alpha), np.exp(self.log_a)]
+        for k in range(2, self.mu.size):
+            out += [self.mu[k], self.sig[k], self.fw[k - 1]]
+        return np.array(out)
+
+
+def _sigmoid(x: Any) -> Any:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x)))
+
+
+def _log_prior_member(alpha: float, log_a: float, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ln pi(R_i), ln(1 - pi(R_i)) and z_i = logit pi(R_i)."""
+    z = alpha - 2.0 * np.log1p((R * np.exp(-log_a)) ** 2)
+    log_pi = -np.logaddexp(0.0, -z)
+    return log_pi, log_pi - z, z  # ln(1 - sigmoid(z)) = ln sigmoid(z) - z
+
+
+def _logsumexp_rows(logp: np.ndarray) -> np.ndarray:
+    """logsumexp over axis 0 of a small (components, stars) array; lighter than scipy's."""
+    m = logp.max(axis=0)
+    return m + np.log(np.exp(logp - m).sum(axis=0))
+
+
+def _dm_log_terms(st: _DMState, v: np.ndarray, e2: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
+    logpi, log1mpi, _ = _log_prior_member(st.alpha, st.log_a, R)
+    T = st.sig[:, None] ** 2 + e2
+    logp = -0.5 * ((v - st.mu[:, None]) ** 2 / T + np.log(2.0 * np.pi * T))
+    logp[0] += logpi
+    logp[1:] += log1mpi + np.log(st.fw)[:, None]
+    return logp
+
+
+def _spatial_step(st: _DMState, q: np.ndarray, R: np.ndarray, fit_radius: bool) -> None:
+    """Increase sum_i q_i ln pi_i + (1 - q_i) ln(1 - pi_i) by Fisher scoring with step halving."""
+
+    def objective(alpha: float, log_a: float) -> float:
+        lp, l1p, _ = _log_prior_member(alpha, log_a, R)
+        return float(np.dot(q, lp) + np.dot(1.0 - q, l1p))
+
+    pi = np.exp(_log_prior_member(st.alpha, st.log_a, R)[0])
+    resid = q - pi
+    if abs(resid.sum()) < 1e-9 * R.size and not fit_radius:
+        return
+    w = pi * (1.0 - pi)
+    if fit_radius:
+        u = (R * np.exp(-st.log_a)) ** 2
+        dz = 4.0 * u / (1.0 + u)
+        g = np.array([resid.sum(), np.dot(resid, dz)])
+        info = np.array([[w.sum(), np.dot(w, dz)], [np.dot(w, dz), np.dot(w, dz * dz)]])
+        info += 1e-9 * np.eye(2) * max(np.trace(info), 1e-12)
+        step = np.linalg.solve(info, g)
+        if abs(g @ step) < 1e-12 * R.size:  # already at the maximum of the spatial term
+            return
+    else:
+        step = np.array([resid.sum() / max(w.sum(), 1e-12), 0.0])
+    old = objective(st.alpha, st.log_a)
+    for _ in range(8):  # a generalised EM step only needs *an* increase
+        alpha = float(np.clip(st.alpha + step[0], -_ALPHA_LIMIT, _ALPHA_LIMIT))
+        log_a = float(np.clip(st.log_a + step[1], *_LOG_A_LIMITS))
+        if objective(alpha, log_a) >= old:
+            st.alpha, st.log_a = alpha, log_a
+            return
+        step = 0.5 * step
+
+
+def _dm_em(
+    st: _DMState,
+    v: np.ndarray,
+    e2: np.ndarray,
+    R: np.ndarray,
+    *,
+    fit_radius: bool = True,
+    tol: float = 1e-9,
+    max_iter: int = 1000,
+) -> tuple[_DMState, float, bool, int]:
+    """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps)."""
+    st = st.copy()
+    n = v.size
+    ll_old = -np.inf
+    for it in range(1, max_iter + 1):
+        logp = _dm_log_terms(st, v, e2, R)
+        norm = _logsumexp_rows(logp)
+        ll = float(norm.sum())
+        if ll - ll_old < tol * n and it > 1:
+            return st, ll, True, it - 1
+        ll_old = ll
+        r = np.exp(logp - norm)
+        S = r.sum(axis=1)
+        if np.any(S < 1e-6):
+            raise FloatingPointError(f"a component lost all its stars (responsibilities {np.round(S, 3)})")
+        # velocity components: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, as em_step
+        sig2 = st.sig[:, None] ** 2
+        T = sig2 + e2
+        gain = sig2 / T
+        b = st.mu[:, None] + gain * (v - st.mu[:, None])
+        mu = (r * b).sum(axis=1) / S
+        var = (r * ((b - mu[:, None]) ** 2 + sig2 * (1.0 - gain))).sum(axis=1) / S
+        var[1:] = np.maximum(var[1:], FIELD_SIGMA_FLOOR**2)
+        var[0] = min(var[0], CLUSTER_SIGMA_CAP**2)
+        st.mu, st.sig = mu, np.sqrt(var)
+        st.fw = S[1:] / S[1:].sum()
+        _spatial_step(st, r[0], R, fit_radius)
+    ll = float(_logsumexp_rows(_dm_log_terms(st, v, e2, R)).sum())
+    return st, ll, False, max_iter
+
+
+def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
+    """Positions of the highest peaks of a Gaussian kernel density estimate of ``v``."""
+    grid = np.arange(v.min() - 3 * bandwidth, v.max() + 3 * bandwidth, bandwidth / 4)
+    dens = np.exp(-0.5 * ((grid[:, None] - v) / bandwidth) ** 2).sum(axis=1)
+    peaks = np.flatnonzero((dens[1:-1] > dens[:-2]) & (dens[1:-1] >= dens[2:])) + 1
+    chosen: list[float] = []
+    for i in peaks[np.argsort(dens[peaks])[::-1]]:
+        if all(abs(grid[i] - c) > 2 * bandwidth for c in chosen):
+            chosen.append(float(grid[i]))
+        if len(chosen) == n_max:
+            break
+    return chosen
+
+
+def _dm_starts(
+    v: np.ndarray, verr: np.ndarray, R: np.ndarray, n_field: int, rng: np.random.Generator, n_random: int
+) -> list[_DMState]:
+    """Starting points: clumps among the innermost stars, plus random ones."""
+    n_inner = max(10, int(0.2 * v.size))
+    inner = np.argsort(R, kind="stable")[:n_inner]
+    a0 = float(np.log(max(np.quantile(R, 0.25), 1.0)))
+    q = (np.arange(n_field) + 0.5) / n_field
+    field_mu = np.quantile(v, q)
+    iqr = np.subtract(*np.percentile(v, [75, 25]))
+    field_sig = np.full(n_field, max(iqr / 1.35 / np.sqrt(n_field), 3.0 * FIELD_SIGMA_FLOOR))
+    fw = np.full(n_field, 1.0 / n_field)
+    bandwidth = max(3.0, float(np.median(verr[inner])))
+    starts = [
+        _DMState(np.r_[m, field_mu], np.r_[3.0, field_sig], fw.copy(), 1.0, a0)
+        for m in _velocity_clumps(v[inner], bandwidth)
+    ]
+    for _ in range(n_random):
+        m = rng.choice(v[inner])
+        mus = np.r_[m, rng.choice(v, n_field)]
+        sig = np.r_[rng.uniform(1.0, 10.0), field_sig * rng.uniform(0.5, 2.0, n_field)]
+        alpha = float(np.log(1.0 / rng.uniform(0.1, 0.9) - 1.0) * -1.0)
+        log_a = float(np.log(max(np.quantile(R, rng.uniform(0.05, 0.5)), 1.0)))
+        starts.append(_DMState(mus, sig, fw.copy(), alpha, log_a))
+    return starts
+
+
+def _split_broadest(st: _DMState) -> _DMState:
+    """A start with one more field Gaussian: the broadest field component split in two."""
+    k = 1 + int(np.argmax(st.sig[1:]))
+    mu = np.r_[st.mu, st.mu[k] + 0.5 * st.sig[k]]
+    mu[k] -= 0.5 * st.sig[k]
+    sig = np.r_[st.sig, st.sig[k] / np.sqrt(2.0)]
+    sig[k] /= np.sqrt(2.0)
+    fw = np.r_[st.fw, 0.5 * st.fw[k - 1]]
+    fw[k - 1] *= 0.5
+    return _DMState(mu, sig, fw, st.alpha, st.log_a)
+
+
+def _dm_unconstrained(st: _DMState) -> np.ndarray:
+    """(mu_c, sigma_c, alpha, ln a, mu_j, ln sigma_j ..., ln(w_j / w_1) for j >= 2)."""
+    out = [st.mu[0], st.sig[0], st.alpha, st.log_a]
+    for k in range(1, st.mu.size):
+        out += [st.mu[k], np.log(st.sig[k])]
+    out += list(np.log(st.fw[1:] / st.fw[0]))
+    return np.array(out)
+
+
+def _dm_from_unconstrained(u: np.ndarray, n_field: int) -> _DMState:
+    mu = np.r_[u[0], u[4 : 4 + 2 * n_field : 2]]
+    sig = np.r_[u[1], np.exp(u[5 : 5 + 2 * n_field : 2])]
+    logits = np.r_[0.0, u[4 + 2 * n_field :]]
+    fw = np.exp(logits - logsumexp(logits))
+    return _DMState(mu, sig, fw, float(u[2]), float(u[3]))
+
+
+def _dm_hessian(st: _DMState, v: np.ndarray, e2: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()) -> np.ndarray:
+    """Numerical Hessian of ln L in the unconstrained parameters (fixed indices: zero rows)."""
+    u0 = _dm_unconstrained(st)
+    n_field = st.mu.size - 1
+    free = [i for i in range(u0.size) if i not in fixed]
+    h = 1e-4 * np.maximum(np.abs(u0), 1.0)
+
+    def f(u: np.ndarray) -> float:
+        return float(logsumexp(_dm_log_terms(_dm_from_unconstrained(u, n_field), v, e2, R), axis=0).sum())
+
+    H = np.zeros((u0.size, u0.size))
+    for a_i, i in enumerate(free):
+        for j in free[a_i:]:
+            ei, ej = np.zeros(u0.size), np.zeros(u0.size)
+            ei[i], ej[j] = h[i], h[j]
+            H[i, j] = H[j, i] = (f(u0 + ei + ej) - f(u0 + ei - ej) - f(u0 - ei + ej) + f(u0 - ei - ej)) / (
+                4.0 * h[i] * h[j]
+            )
+    return H
+
+
+def mock_cluster_field(
+    n_members: int,
+    field: Sequence[tuple[int, float, float]],
+    rng: np.random.Generator,
+    *,
+    mean: float = 0.0,
+    dispersion: float = 5.0,
+    r_scale: float = 100.0,
+    r_max: float = 1000.0,
+    err_range: tuple[float, float] = (0.5, 3.0),
+    name: str = "mock",
+) -> np.recarray:
+    """A synthetic cluster field with known truth, for tests and exercises.
+
+    Members follow a Plummer surface density with scale radius ``r_scale``
+    (projected radius ``R = a sqrt(u / (1 - u))``, truncated at ``r_max``);
+    field stars are uniform over the disc of radius ``r_max``.  Velocities are
+    Gaussian, plus each star's error drawn uniformly from ``err_range``.
+
+    Parameters
+    ----------
+    n_members : int
+        Number of cluster members.
+    field : sequence of (n_stars, mean, sigma)
+        Field populations [-, km/s, km/s].
+    rng : numpy.random.Generator
+        Source of randomness.
+    mean, dispersion : float, default=0.0, 5.0
+        Cluster mean velocity and intrinsic dispersion [km/s].
+    r_scale, r_max : float, default=100.0, 1000.0
+        Plummer scale radius and field radius [arcsec].
+    err_range : (float, float), default=(0.5, 3.0)
+        Range of the velocity errors [km/s].
+    name : str, default="mock"
+        Value of the ``cluster`` field.
+
+    Returns
+    -------
+    numpy.recarray
+        Same dtype as :func:`load_cluster`, plus the truth in ``p_mem``
+        (1 for members, 0 for field stars).
+    """
+    radii = [np.empty(0)]
+    while sum(len(r) for r in radii) < n_members:
+        u = rng.random(n_members)
+        r = r_scale * np.sqrt(u / (1.0 - u))
+        radii.append(r[r <= r_max])
+    r_mem = np.concatenate(radii)[:n_members]
+    v_true = [rng.normal(mean, dispersion, n_members)]
+    r_all = [r_mem]
+    member = [np.ones(n_members)]
+    for n_f, m_f, s_f in field:
+        v_true.append(rng.normal(m_f, s_f, n_f))
+        r_all.append(r_max * np.sqrt(rng.random(n_f)))
+        member.append(np.zeros(n_f))
+    v_true, R, member = np.concatenate(v_true), np.concatenate(r_all), np.concatenate(member)
+    verr = rng.uniform(*err_range, v_true.size)
+    stars = np.zeros(v_true.size, dtype=STAR_DTYPE).view(np.recarray)
+    stars.cluster, stars.velocity, stars.velocity_error = name, v_true + verr * rng.standard_normal(v_true.size), verr
+    stars.distance, stars.p_mem, stars.n_rv, stars.line = R, member, 1, np.arange(v_true.size) + 1
+    for f in ("ra", "dec", "j_mag", "j_mag_error", "k_mag", "k_mag_error", "p_single"):
+        stars[f] = np.nan
+    return stars
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterFit:
+    """Result of :func:`fit_cluster`.
+
+    Attributes
+    ----------
+    name : str
+        Cluster name (or the file's stem).
+    n_stars : int
+        Stars used.
+    mean, mean_err : float
+        Cluster mean velocity and its 1-sigma uncertainty [km/s].
+    dispersion, dispersion_err : float
+        Intrinsic velocity dispersion and its 1-sigma uncertainty [km/s]
+        (``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
+    p_centre : float
+        Membership probability at the centre (p0).
+    r_scale : float
+        Plummer scale radius of the membership profile [arcsec].
+    field : tuple of (mean, sigma, weight)
+        The field Gaussians [km/s, km/s, -].
+    membership : ndarray, shape (n_stars,)
+        Per-star membership probabilities.
+    expected_members : float
+        Sum of the membership probabilities.
+    log_likelihood : float
+        Maximum log-likelihood of the chosen model.
+    bic : float
+        Its Bayesian information criterion, ``-2 ln L + k ln N``.
+    model : str
+        Plain-language description of the chosen model.
+    params : ndarray
+        Extended parameter vector (see the section comment in helpers.py).
+    n_starts, n_reached : int
+        Starting points tried for the chosen model, and how many reached its
+        best solution (the same cluster velocity, ln L within 0.5).
+    reliable : bool
+        False when the data cannot pin the cluster down.
+    reason : str
+        Why not (or notes on a reliable fit); plain language.
+    """
+
+    name: str
+    n_stars: int
+    mean: float
+    mean_err: float
+    dispersion: float
+    dispersion_err: float
+    p_centre: float
+    r_scale: float
+    field: tuple[tuple[float, float, float], ...]
+    membership: np.ndarray
+    expected_members: float
+    log_likelihood: float
+    bic: float
+    model: str
+    params: np.ndarray
+    n_starts: int
+    n_reached: int
+    reliable: bool
+    reason: str
+
+
+#: Thresholds of the reliability assessment in :func:`fit_cluster`.
+RELIABILITY = {
+    "min_members": 6.0,  # expected number of members
+    "max_dispersion": 25.0,  # km/s: hotter than any Milky Way globular cluster
+    "max_mean_err": 3.0,  # km/s
+    "concentration_2dlnl": 6.0,  # 2 ln(L_profile / L_flat): ~95% for 2 extra parameters
+    "ambiguity_dlnl": 3.0,  # an alternative cluster within this much ln L is a rival
+}
+
+
+def fit_cluster(
+    cluster: str | os.PathLike[str] | np.recarray,
+    *,
+    table: BaumgardtTable | None = None,
+    max_field: int = 3,
+    n_random: int = 6,
+    seed: int = 0,
+) -> ClusterFit:
+    """Fit the distance-aware mixture to one cluster, from its name to a verdict.
+
+    The cluster is the component whose membership probability follows a
+    centrally concentrated (Plummer-to-uniform) profile in projected distance;
+    the field is a mixture of 1 to ``max_field`` Gaussians, their number chosen
+    by the Bayesian information criterion.  Every model is fitted by
+    generalised EM from several starts: velocity clumps among the innermost
+    20 % of the stars, a split of the previous model's broadest field
+    component, and ``n_random`` random starts.  Uncertainties come from the
+    curvature of the log-likelihood (all parameters free).
+
+    The fit is flagged unreliable, with the reason, when: fewer than
+    ``RELIABILITY["min_members"]`` expected members; a dispersion above
+    ``RELIABILITY["max_dispersion"]`` km/s; a mean uncertain by more than
+    ``RELIABILITY["max_mean_err"]`` km/s; the "cluster" is neither dominant
+    nor significantly concentrated towards the centre (likelihood-ratio test
+    against a flat profile); another start found a different cluster velocity
+    almost as likely; or the likelihood is degenerate at the optimum.
+
+    Parameters
+    ----------
+    cluster : str, path-like, or numpy.recarray
+        A cluster name in the compilation, a per-cluster whitespace file
+        (:func:`load_cluster_file`), or stars as returned by those loaders.
+    table : BaumgardtTable, default=None
+        Parsed compilation; by default :func:`load_table`.
+    max_field : int, default=3
+        Largest number of field Gaussians tried.
+    n_random : int, default=6
+        Random starts per model, besides the clump and split starts.
+    seed : int, default=0
+        Seed of the random starts (the result does not depend on anything else).
+
+    Returns
+    -------
+    ClusterFit
+    """
+    if isinstance(cluster, np.recarray):
+        stars, name = cluster, str(cluster.cluster[0]) if len(cluster) else "?"
+    elif isinstance(cluster, os.PathLike) or (isinstance(cluster, str) and os.path.isfile(cluster)):
+        stars = load_cluster_file(cluster)
+        name = pathlib.Path(cluster).stem
+    else:
+        stars, name = load_cluster(cluster, table), str(cluster)
+    v, verr = validate_data(stars.velocity, stars.velocity_error)
+    R = np.asarray(stars.distance, dtype=float)
+    if not np.all(np.isfinite(R)) or np.any(R < 0):
+        raise ValueError(f"{name}: projected distances must be finite and non-negative")
+    if v.size < 10:
+        raise ValueError(f"{name}: {v.size} stars; at least 10 are needed to fit this model")
+    e2 = verr**2
+    n = v.size
+    rng = np.random.default_rng(seed)
+
+    best_by_k: dict[int, tuple[_DMState, float, list[tuple[_DMState, float]]]] = {}
+    previous: _DMState | None = None
+    for n_field in range(1, max_field + 1):
+        starts = _dm_starts(v, verr, R, n_field, rng, n_random)
+        if previous is not None:
+            starts.append(_split_broadest(previous))
+        # short runs from every start, then the three best continued to convergence
+        outcomes = []
+        for st in starts:
+            try:
+                fit, ll, _, _ = _dm_em(st, v, e2, R, max_iter=150)
+            except FloatingPointError:
+                continue
+            outcomes.append((fit, ll))
+        if not outcomes:
+            break
+        outcomes.sort(key=lambda o: -o[1])
+        for i in range(min(3, len(outcomes))):
+            try:
+                fit, ll, _, _ = _dm_em(outcomes[i][0], v, e2, R, max_iter=3000)
+            except FloatingPointError:
+                continue
+            outcomes[i] = (fit, ll)
+        fit, ll = max(outcomes, key=lambda o: o[1])
+        best_by_k[n_field] = (fit, ll, outcomes)
+        previous = fit
+    if not best_by_k:
+        raise FloatingPointError(f"{name}: every start failed")
+
+    def bic(k: int) -> float:
+        return -2.0 * best_by_k[k][1] + (3 * k + 3) * np.log(n)
+
+    n_field = min(best_by_k, key=bic)
+    st, ll, outcomes = best_by_k[n_field]
+
+    logp = _dm_log_terms(st, v, e2, R)
+    q = np.exp(logp[0] - _logsumexp_rows(logp))
+
+    # uncertainties from the curvature (sigma_c fixed if it sits at zero)
+    at_zero = st.sig[0] < 1e-3
+    H = _dm_hessian(st, v, e2, R, fixed=(1,) if at_zero else ())
+    free = [i for i in range(H.shape[0]) if not (at_zero and i == 1)]
+    reasons: list[str] = []
+    mean_err = disp_err = np.nan
+    try:
+        cov = np.linalg.inv(-H[np.ix_(free, free)])
+        if np.any(np.diag(cov) <= 0) or not np.all(np.isfinite(cov)):
+            raise np.linalg.LinAlgError
+        mean_err = float(np.sqrt(cov[0, 0]))
+        if not at_zero:
+            disp_err = float(np.sqrt(cov[1, 1]))
+    except np.linalg.LinAlgError:
+        reasons.append("degenerate fit: the likelihood is flat in some direction, so no uncertainties")
+
+    # is the "cluster" concentrated towards the centre? (likelihood-ratio test vs a flat profile)
+    flat = st.copy()
+    flat.log_a = _LOG_A_LIMITS[1]
+    try:
+        _, ll_flat, _, _ = _dm_em(flat, v, e2, R, fit_radius=False)
+    except FloatingPointError:
+        ll_flat = -np.inf
+    concentrated = 2.0 * (ll - ll_flat) >= RELIABILITY["concentration_2dlnl"]
+
+    members = float(q.sum())
+    thr = RELIABILITY
+    if members < thr["min_members"]:
+        reasons.append(f"only {members:.1f} likely members (fewer than {thr['min_members']:.0f})")
+    if st.sig[0] > thr["max_dispersion"]:
+        reasons.append(
+            f"the 'cluster' component is {st.sig[0]:.0f} km/s wide, hotter than any globular cluster: "
+            "probably a field population"
+        )
+    if np.isfinite(mean_err) and mean_err > thr["max_mean_err"]:
+        reasons.append(f"mean velocity uncertain by {mean_err:.1f} km/s")
+    if not concentrated and members < 0.5 * n:
+        reasons.append(
+            "the velocity peak is not concentrated towards the centre and does not dominate the sample: "
+            "it cannot be told apart from a field population"
+        )
+    tol_mean = max(5.0, 5.0 * (mean_err if np.isfinite(mean_err) else 1.0))
+    n_reached = sum(ll - o[1] < 0.5 and abs(o[0].mu[0] - st.mu[0]) <= tol_mean for o in outcomes)
+    rivals = [
+        o for o in outcomes
+        if ll - o[1] < thr["ambiguity_dlnl"] and abs(o[0].mu[0] - st.mu[0]) > tol_mean
+    ]
+    if rivals:
+        other = max(rivals, key=lambda o: o[1])[0].mu[0]
+        reasons.append(
+            f"ambiguous: a cluster at {other:.1f} km/s fits almost as well as one at {st.mu[0]:.1f} km/s"
+        )
+    notes = list(reasons)
+    if at_zero and not reasons:
+        notes.append("dispersion unresolved (smaller than the measurement errors)")
+    model = (
+        f"cluster (Plummer-profile membership) + {n_field} field Gaussian{'s' if n_field > 1 else ''}, "
+        f"errors deconvolved; {n_field} chosen by BIC among 1-{max(best_by_k)}"
+    )
+    field = tuple(
+        (float(st.mu[k]), float(st.sig[k]), float(st.fw[k - 1])) for k in range(1, st.mu.size)
+    )
+    return ClusterFit(
+        name=name,
+        n_stars=int(n),
+        mean=float(st.mu[0]),
+        mean_err=mean_err,
+        dispersion=float(st.sig[0]),
+        dispersion_err=disp_err,
+        p_centre=float(_sigmoid(st.alpha)),
+        r_scale=float(np.exp(st.log_a)),
+        field=field,
+        membership=q,
+        expected_members=members,
+        log_likelihood=ll,
+        bic=bic(n_field),
+        model=model,
+        params=st.vector(),
+        n_starts=len(outcomes),
+        n_reached=int(n_reached),
+        reliable=not reasons,
+        reason="; ".join(notes) if notes else "ok",
+    )
+
+
+def _survey_one(job: tuple[str, np.recarray, int, int]) -> ClusterFit:
+    name, stars, seed, max_field = job
+    try:
+        return fit_cluster(stars, seed=seed, max_field=max_field)
+    except (FloatingPointError, ValueError) as err:
+        nan = float("nan")
+        return ClusterFit(name, len(stars), nan, nan, nan, nan, nan, nan, (), np.full(len(stars), nan), nan,
+                          nan, nan, "none", np.empty(0), 0, 0, False, f"fit failed: {err}")
+
+
+def survey(
+    table: BaumgardtTable | None = None,
+    *,
+    min_stars: int = 20,
+    processes: int = 2,
+    seed: int = 0,
+    max_field: int = 3,
+) -> list[ClusterFit]:
+    """Fit every cluster with at least ``min_stars`` stars with :func:`fit_cluster`.
+
+    Clusters are fitted in parallel worker processes, largest first for load
+    balance; each fit depends only on its own stars and ``seed``, so the
+    result does not depend on ``processes``.
+
+    Parameters
+    ----------
+    table : BaumgardtTable, default=None
+        Parsed compilation; by default :func:`load_table`.
+    min_stars : int, default=20
+        Smallest sample fitted.
+    processes : int, default=2
+        Worker processes (1 runs in this process).
+    seed : int, default=0
+        Passed to every :func:`fit_cluster`.
+    max_field : int, default=3
+        Passed to every :func:`fit_cluster`.
+
+    Returns
+    -------
+    list of ClusterFit
+        In the order of the compilation; a cluster whose fit failed outright
+        is included with NaN values, ``reliable=False`` and the error as reason.
+    """
+    table = load_table() if table is None else table
+    names = [n for n in cluster_names(table) if np.sum(table.stars.cluster == n) >= min_stars]
+    jobs = [(n, table.stars[table.stars.cluster == n], seed, max_field) for n in names]
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i][1]))
+    if processes <= 1:
+        results = {i: _survey_one(jobs[i]) for i in order}
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        with concurrent.futures.ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
+            results = dict(zip(order, pool.map(_survey_one, [jobs[i] for i in order]), strict=True))
+    return [results[i] for i in range(len(jobs))]
+
+
+#: Columns of the survey table written by :func:`write_survey_csv`.
+SURVEY_COLUMNS: dict[str, str] = {
+    "name": "cluster name in the compilation",
+    "n_stars": "stars fitted",
+    "mean": "cluster mean line-of-sight velocity [km/s]",
+    "mean_err": "its 1-sigma uncertainty [km/s]",
+    "dispersion": "intrinsic velocity dispersion [km/s] (one value for the whole cluster)",
+    "dispersion_err": "its 1-sigma uncertainty [km/s] (empty when unresolved)",
+    "members": "expected number of members (sum of membership probabilities)",
+    "n_field": "field Gaussians in the model chosen by BIC",
+    "r_scale": "Plummer scale radius of the membership profile [arcsec]",
+    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, for comparison [km/s]",
+    "reliable": "whether the data pin the cluster down (see reason)",
+    "reason": "plain-language reason, or ok",
+}
+
+
+def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], table: BaumgardtTable) -> None:
+    """Write the survey as CSV with a ``#`` header documenting the columns.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (its directory is created).
+    fits : sequence of ClusterFit
+        From :func:`survey`.
+    table : BaumgardtTable
+        The compilation, for the P_Mem-weighted comparison velocity.
+    """
+
+    def num(x: float, fmt: str) -> str:
+        return format(x, fmt) if np.isfinite(x) else ""
+
+    lines = ["# Survey of the Baumgardt (2019) compilation with helpers.fit_cluster; columns:"]
+    lines += [f"#   {k}: {t}" for k, t in SURVEY_COLUMNS.items()]
+    lines.append(",".join(SURVEY_COLUMNS))
+    for f in fits:
+        s = table.stars[table.stars.cluster == f.name]
+        pm = float(np.average(s.velocity, weights=s.p_mem)) if s.p_mem.sum() > 0 else float("nan")
+        reason = f.reason.replace('"', "'")
+        lines.append(
+            f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(f.mean_err, '.2f')},{num(f.dispersion, '.2f')},"
+            f"{num(f.dispersion_err, '.2f')},{num(f.expected_members, '.1f')},{len(f.field)},"
+            f"{num(f.r_scale, '.0f')},{num(pm, '.2f')},{f.reliable},\"{reason}\""
+        )
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
 
 
 # --------------------------------------------------------------------------

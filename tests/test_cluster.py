@@ -1,0 +1,114 @@
+"""Distance-aware membership (fit_cluster): known truths, honest verdicts, calibrated errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import helpers
+
+TWO_FIELDS = [(200, 20.0, 40.0), (100, -60.0, 90.0)]
+
+
+def test_sparse_cluster_is_recovered_and_reliable():
+    """10 members among 300 field stars from two populations, members concentrated at small radius."""
+    stars = helpers.mock_cluster_field(
+        10, TWO_FIELDS, np.random.default_rng(4), mean=-30.0, dispersion=3.0, r_scale=30.0, r_max=1000.0
+    )
+    fit = helpers.fit_cluster(stars)
+    assert fit.reliable, fit.reason
+    assert abs(fit.mean - -30.0) < 3 * fit.mean_err
+    assert fit.expected_members == pytest.approx(10, abs=4)
+    # the true members are the likely ones (a member far out, where field stars with similar
+    # velocities are common, legitimately gets a low probability: allow two such cases)
+    truth = stars.p_mem == 1
+    assert np.sum(fit.membership[truth] > 0.5) >= 8
+    assert np.sum(fit.membership[~truth] > 0.5) <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_field_without_a_cluster_is_unreliable(seed):
+    stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(seed))
+    fit = helpers.fit_cluster(stars)
+    assert not fit.reliable
+    assert fit.reason != "ok"
+
+
+def test_cold_field_does_not_pass_for_the_cluster():
+    """A *narrower* but spatially uniform field population must not be taken for the cluster."""
+    stars = helpers.mock_cluster_field(
+        60, [(150, 40.0, 3.0), (150, 0.0, 60.0)], np.random.default_rng(8), mean=-20.0, dispersion=6.0,
+        r_scale=50.0,
+    )
+    fit = helpers.fit_cluster(stars)
+    assert fit.reliable, fit.reason
+    assert abs(fit.mean - -20.0) < 3 * fit.mean_err
+    assert fit.dispersion == pytest.approx(6.0, abs=3 * fit.dispersion_err)
+
+
+def test_reported_uncertainties_are_calibrated():
+    """Over many mock clusters the truth lies within 1 (2) reported sigma about 68% (95%) of the time.
+
+    40 fits: the binomial standard deviation of a 68% rate is 7%, so 0.5-0.85 is about +-2.5 of it.
+    """
+    z_mean, z_disp = [], []
+    for seed in range(40):
+        stars = helpers.mock_cluster_field(
+            120, [(150, 10.0, 50.0)], np.random.default_rng(100 + seed), mean=-5.0, dispersion=4.0, r_scale=80.0
+        )
+        fit = helpers.fit_cluster(stars, max_field=1, n_random=2)
+        assert fit.reliable, fit.reason
+        z_mean.append((fit.mean - -5.0) / fit.mean_err)
+        z_disp.append((fit.dispersion - 4.0) / fit.dispersion_err)
+    for z in (np.abs(z_mean), np.abs(z_disp)):
+        assert 0.5 <= np.mean(z < 1) <= 0.85, np.mean(z < 1)
+        assert np.mean(z < 2) >= 0.85
+
+
+def test_ngc288_agrees_with_the_velocity_only_fit(ngc288, ngc288_mle):
+    fit = helpers.fit_cluster("NGC 288")
+    err = helpers.fisher_uncertainties(ngc288_mle, ngc288.velocity, ngc288.velocity_error)
+    assert fit.reliable and fit.reason == "ok"
+    assert abs(fit.mean - ngc288_mle[0]) < np.hypot(fit.mean_err, err[0])
+    assert abs(fit.dispersion - ngc288_mle[1]) < np.hypot(fit.dispersion_err, err[1])
+    assert fit.p_centre > 0.9 and 50 < fit.r_scale < 1000
+    np.testing.assert_allclose(fit.params[:2], [fit.mean, fit.dispersion])
+
+
+def test_names_files_and_records_give_the_same_fit(tmp_path, table):
+    stars = helpers.load_cluster("Pal 5", table)
+    f = tmp_path / "Pal5.txt"
+    rows = [f"x x x x {s.distance:.2f} {s.velocity:.2f} {s.velocity_error:.2f}" for s in stars]
+    f.write_text("h1\nh2\n" + "\n".join(rows) + "\n")
+    by_name = helpers.fit_cluster("pal5", table=table)
+    by_file = helpers.fit_cluster(f)
+    by_path_str = helpers.fit_cluster(str(f))
+    assert by_file.name == "Pal5" and by_name.name == "pal5"
+    assert by_file.mean == pytest.approx(by_name.mean, abs=1e-6)
+    assert by_path_str.mean == by_file.mean
+
+
+def test_cluster_names_lists_the_compilation(table):
+    names = helpers.cluster_names(table)
+    assert len(names) == len(set(names)) == 122 and "NGC 288" in names
+
+
+def test_too_few_stars_is_an_error():
+    stars = helpers.mock_cluster_field(5, [], np.random.default_rng(0))
+    with pytest.raises(ValueError, match="at least 10"):
+        helpers.fit_cluster(stars)
+
+
+def test_survey_does_not_depend_on_the_number_of_processes():
+    rng = np.random.default_rng(5)
+    parts = [helpers.mock_cluster_field(40, [(60, 0.0, 50.0)], rng, mean=m, name=f"C{i}") for i, m in
+             enumerate([-50.0, 20.0, 100.0])]
+    parts.append(helpers.mock_cluster_field(5, [(10, 0.0, 50.0)], rng, name="tiny"))
+    stars = np.concatenate(parts).view(np.recarray)
+    table = helpers.BaumgardtTable(stars=stars, skipped=(), path="<mock>")
+    one = helpers.survey(table, processes=1, max_field=1)
+    two = helpers.survey(table, processes=2, max_field=1)
+    assert [f.name for f in one] == ["C0", "C1", "C2"]  # "tiny" has fewer than 20 stars
+    assert [(f.mean, f.dispersion, f.reliable) for f in one] == [(f.mean, f.dispersion, f.reliable) for f in two]
+    for f, m in zip(one, [-50.0, 20.0, 100.0], strict=True):
+        assert abs(f.mean - m) < 4 * f.mean_err
