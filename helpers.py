@@ -89,9 +89,12 @@ __all__ = [
     "fit_astroml_xd",
     "ClusterFit",
     "fit_cluster",
+    "membership_prior",
+    "format_cluster_fit",
     "mock_cluster_field",
     "survey",
     "write_survey_csv",
+    "pmem_weighted_mean",
     "log_prior",
     "log_posterior",
     "init_walkers",
@@ -1727,6 +1730,52 @@ def _dm_hessian(st: _DMState, v: np.ndarray, e2: np.ndarray, R: np.ndarray, fixe
     return H
 
 
+def membership_prior(R: Any, p_centre: float, r_scale: float) -> np.ndarray:
+    """Prior probability of membership at projected distance ``R`` in the distance-aware model.
+
+    .. math:: \\pi(R) = \\left[1 + \\frac{1 - p_0}{p_0}\\left(1 + R^2/a^2\\right)^2\\right]^{-1},
+
+    the Plummer surface density ``(1 + R^2/a^2)^-2`` relative to a uniform
+    field, normalised so that ``pi(0) = p0``.
+
+    Parameters
+    ----------
+    R : array_like
+        Projected distances [arcsec].
+    p_centre : float
+        Membership probability at the centre, in (0, 1).
+    r_scale : float
+        Plummer scale radius [arcsec].
+
+    Returns
+    -------
+    ndarray
+        Same shape as ``R``, values in (0, 1).
+    """
+    alpha = np.log(p_centre) - np.log1p(-p_centre)
+    return np.exp(_log_prior_member(alpha, np.log(r_scale), np.asarray(R, dtype=float))[0])
+
+
+def format_cluster_fit(fit: ClusterFit) -> str:
+    """A short, fixed-format text summary of a :class:`ClusterFit`."""
+    disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
+    lines = [
+        f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
+        f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
+        f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s",
+        f"  membership     p0 = {fit.p_centre:.3f} at the centre, Plummer scale radius {fit.r_scale:.0f} arcsec",
+    ]
+    for i, (m, s, w) in enumerate(fit.field, start=1):
+        lines.append(f"  field {i}        {m:9.2f} km/s, sigma {s:6.2f} km/s, weight {w:.3f}")
+    lines += [
+        f"  model          {fit.model}",
+        f"  ln L = {fit.log_likelihood:.2f}, BIC = {fit.bic:.2f}; best solution reached by "
+        f"{fit.n_reached} of {fit.n_starts} starts",
+        f"  reliable: {fit.reliable} ({fit.reason})",
+    ]
+    return "\n".join(lines)
+
+
 def mock_cluster_field(
     n_members: int,
     field: Sequence[tuple[int, float, float]],
@@ -1858,7 +1907,6 @@ class ClusterFit:
 #: Thresholds of the reliability assessment in :func:`fit_cluster`.
 RELIABILITY = {
     "min_members": 6.0,  # expected number of members
-    "max_dispersion": 25.0,  # km/s: hotter than any Milky Way globular cluster
     "max_mean_err": 3.0,  # km/s
     "concentration_2dlnl": 6.0,  # 2 ln(L_profile / L_flat): ~95% for 2 extra parameters
     "ambiguity_dlnl": 3.0,  # an alternative cluster within this much ln L is a rival
@@ -1885,8 +1933,9 @@ def fit_cluster(
     curvature of the log-likelihood (all parameters free).
 
     The fit is flagged unreliable, with the reason, when: fewer than
-    ``RELIABILITY["min_members"]`` expected members; a dispersion above
-    ``RELIABILITY["max_dispersion"]`` km/s; a mean uncertain by more than
+    ``RELIABILITY["min_members"]`` expected members; a dispersion at the cap
+    :data:`CLUSTER_SIGMA_CAP` (a field population in the cluster's place); a
+    mean uncertain by more than
     ``RELIABILITY["max_mean_err"]`` km/s; the "cluster" is neither dominant
     nor significantly concentrated towards the centre (likelihood-ratio test
     against a flat profile); another start found a different cluster velocity
@@ -1994,10 +2043,10 @@ def fit_cluster(
     thr = RELIABILITY
     if members < thr["min_members"]:
         reasons.append(f"only {members:.1f} likely members (fewer than {thr['min_members']:.0f})")
-    if st.sig[0] > thr["max_dispersion"]:
+    if st.sig[0] >= 0.999 * CLUSTER_SIGMA_CAP:
         reasons.append(
-            f"the 'cluster' component is {st.sig[0]:.0f} km/s wide, hotter than any globular cluster: "
-            "probably a field population"
+            f"the 'cluster' component is as wide as allowed ({CLUSTER_SIGMA_CAP:.0f} km/s), hotter than any "
+            "globular cluster: probably a field population"
         )
     if np.isfinite(mean_err) and mean_err > thr["max_mean_err"]:
         reasons.append(f"mean velocity uncertain by {mean_err:.1f} km/s")
@@ -2110,6 +2159,15 @@ def survey(
     return [results[i] for i in range(len(jobs))]
 
 
+def pmem_weighted_mean(stars: np.recarray) -> float:
+    """Mean velocity weighted by Baumgardt's ``p_mem`` [km/s]; NaN if all weights are 0.
+
+    An independent reference for the cluster velocity (not a fit).
+    """
+    w = np.asarray(stars.p_mem, dtype=float)
+    return float(np.average(stars.velocity, weights=w)) if w.sum() > 0 else float("nan")
+
+
 #: Columns of the survey table written by :func:`write_survey_csv`.
 SURVEY_COLUMNS: dict[str, str] = {
     "name": "cluster name in the compilation",
@@ -2147,8 +2205,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     lines += [f"#   {k}: {t}" for k, t in SURVEY_COLUMNS.items()]
     lines.append(",".join(SURVEY_COLUMNS))
     for f in fits:
-        s = table.stars[table.stars.cluster == f.name]
-        pm = float(np.average(s.velocity, weights=s.p_mem)) if s.p_mem.sum() > 0 else float("nan")
+        pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
         reason = f.reason.replace('"', "'")
         lines.append(
             f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(f.mean_err, '.2f')},{num(f.dispersion, '.2f')},"

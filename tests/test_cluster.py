@@ -112,3 +112,17 @@ def test_survey_does_not_depend_on_the_number_of_processes():
     assert [(f.mean, f.dispersion, f.reliable) for f in one] == [(f.mean, f.dispersion, f.reliable) for f in two]
     for f, m in zip(one, [-50.0, 20.0, 100.0], strict=True):
         assert abs(f.mean - m) < 4 * f.mean_err
+
+
+def test_membership_prior_is_the_plummer_ratio():
+    R = np.array([0.0, 50.0, 100.0, 1e4])
+    pi = helpers.membership_prior(R, 0.8, 100.0)
+    odds = (0.8 / 0.2) * (1 + (R / 100.0) ** 2) ** -2  # cluster-to-field density ratio
+    np.testing.assert_allclose(pi, odds / (1 + odds), rtol=1e-12)
+    assert pi[0] == pytest.approx(0.8) and np.all(np.diff(pi) < 0)
+
+
+def test_format_cluster_fit_mentions_the_verdict():
+    stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(0))
+    text = helpers.format_cluster_fit(helpers.fit_cluster(stars))
+    assert "reliable: False" in text and "field 1" in text
