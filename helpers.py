@@ -1977,6 +1977,10 @@ def fit_cluster(
     rng = np.random.default_rng(seed)
 
     best_by_k: dict[int, tuple[_DMState, float, list[tuple[_DMState, float]]]] = {}
+
+    def bic(k: int) -> float:
+        return -2.0 * best_by_k[k][1] + (3 * k + 3) * np.log(n)
+
     previous: _DMState | None = None
     for n_field in range(1, max_field + 1):
         starts = _dm_starts(v, verr, R, n_field, rng, n_random)
@@ -2002,11 +2006,10 @@ def fit_cluster(
         fit, ll = max(outcomes, key=lambda o: o[1])
         best_by_k[n_field] = (fit, ll, outcomes)
         previous = fit
+        if n_field > 1 and bic(n_field) > bic(n_field - 1):
+            break  # one more field Gaussian did not pay for its parameters; more will not either
     if not best_by_k:
         raise FloatingPointError(f"{name}: every start failed")
-
-    def bic(k: int) -> float:
-        return -2.0 * best_by_k[k][1] + (3 * k + 3) * np.log(n)
 
     n_field = min(best_by_k, key=bic)
     st, ll, outcomes = best_by_k[n_field]
@@ -2034,7 +2037,7 @@ def fit_cluster(
     flat = st.copy()
     flat.log_a = _LOG_A_LIMITS[1]
     try:
-        _, ll_flat, _, _ = _dm_em(flat, v, e2, R, fit_radius=False)
+        _, ll_flat, _, _ = _dm_em(flat, v, e2, R, fit_radius=False, max_iter=300)
     except FloatingPointError:
         ll_flat = -np.inf
     concentrated = 2.0 * (ll - ll_flat) >= RELIABILITY["concentration_2dlnl"]
@@ -2071,7 +2074,7 @@ def fit_cluster(
         notes.append("dispersion unresolved (smaller than the measurement errors)")
     model = (
         f"cluster (Plummer-profile membership) + {n_field} field Gaussian{'s' if n_field > 1 else ''}, "
-        f"errors deconvolved; {n_field} chosen by BIC among 1-{max(best_by_k)}"
+        f"errors deconvolved; {n_field} chosen by BIC among 1-{max(best_by_k)} tried"
     )
     field = tuple(
         (float(st.mu[k]), float(st.sig[k]), float(st.fw[k - 1])) for k in range(1, st.mu.size)

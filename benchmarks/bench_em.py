@@ -4,6 +4,7 @@ Usage::
 
     python benchmarks/bench_em.py                      # 1,000,000 stars; astroML on 2,000
     python benchmarks/bench_em.py --n 200000 --astroml-n 500
+    python benchmarks/bench_em.py --survey                # also time helpers.survey (notebook 07)
 
 Synthetic data: two Gaussian components like NGC 288 (cluster -44.5 +- 2.7 km/s, 80 %;
 field -10 +- 42 km/s), per-star errors uniform in 0.3-5 km/s, seeded.  Every method starts
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--tol", type=float, default=1e-9, help="tolerance on the mean log-likelihood per star")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions; the best time is reported")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--survey", action="store_true", help="also time helpers.survey on the real compilation")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for --survey")
     args = parser.parse_args()
 
     header = f"{'method':<30}{'stars':>10}{'time [s]':>10}{'ln L':>18}{'dlnL/star':>12}{'max dpar':>11}"
@@ -82,6 +85,15 @@ def main() -> None:
     if t_bovy is not None:
         print(f"Bovy / em_fit wall-time ratio at {args.n:,} stars: {t_bovy / t_em:.1f}")
     print(f"astroML / em_fit wall-time ratio at {vs.size:,} stars: {t_ast / t_em_small:.0f}")
+
+    if args.survey:
+        table = helpers.load_table()
+        t0 = time.perf_counter()
+        fits = helpers.survey(table, processes=args.processes)
+        elapsed = time.perf_counter() - t0
+        n_rel = sum(f.reliable for f in fits)
+        print(f"survey: {len(fits)} clusters ({n_rel} reliable) in {elapsed:.1f} s with {args.processes} processes "
+              f"(goal: 60 s)")
 
 
 if __name__ == "__main__":
