@@ -886,6 +886,26 @@ def _canonical(p: np.ndarray) -> np.ndarray:
     return p
 
 
+def _xd_m_step(
+    q: np.ndarray, v: np.ndarray, var_err: np.ndarray, mu: np.ndarray, sig: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """M-step of extreme deconvolution for 1-D Gaussians (Bovy, Hogg & Roweis 2011, eq. 16).
+
+    ``q`` (n_components, n_stars) are the responsibilities, ``mu`` and ``sig``
+    the current means and widths.  Each star's true velocity under component
+    k has mean ``b_ik = mu_k + sigma_k^2 / T_ik (v_i - mu_k)`` and variance
+    ``B_ik = sigma_k^2 - sigma_k^4 / T_ik``, with ``T_ik = sigma_k^2 + e_i^2``.
+    Returns the new means and variances.
+    """
+    S = q.sum(axis=1)
+    sig2 = sig[:, None] ** 2
+    gain = sig2 / (sig2 + var_err)
+    b = mu[:, None] + gain * (v - mu[:, None])
+    new_mu = (q * b).sum(axis=1) / S
+    new_var = (q * ((b - new_mu[:, None]) ** 2 + sig2 * (1.0 - gain))).sum(axis=1) / S
+    return new_mu, new_var
+
+
 def _check_variances(p: np.ndarray, min_var_err: float) -> None:
     """Refuse a zero total variance: the naive mixture's likelihood singularity."""
     if min(p[1], p[3]) ** 2 + min_var_err <= 0.0:
@@ -902,12 +922,7 @@ def _em_update(p: np.ndarray, v: np.ndarray, var_err: np.ndarray) -> tuple[np.nd
     ``var_err`` are the squared errors (zeros for the naive model).
     """
     _check_variances(p, float(var_err.min()))
-    means = np.array([p[0], p[2]])[:, None]
-    sig2 = np.array([p[1], p[3]])[:, None] ** 2
-    w = np.array([p[4], 1.0 - p[4]])[:, None]
-    T = sig2 + var_err  # (2, N): total variances
-    resid = v - means
-    logp = np.log(w) - 0.5 * (resid**2 / T + np.log(2.0 * np.pi * T))
+    logp = component_log_densities(p, v, np.sqrt(var_err))  # (2, N)
     norm = np.logaddexp(logp[0], logp[1])
     q = np.exp(logp - norm)  # E-step: responsibilities q_ik
     qk = q.sum(axis=1)
@@ -916,14 +931,7 @@ def _em_update(p: np.ndarray, v: np.ndarray, var_err: np.ndarray) -> tuple[np.nd
             f"a component lost all its stars (summed responsibilities {qk[0]:.3g}, "
             f"{qk[1]:.3g}) from parameters {_fmt(p)}: start elsewhere"
         )
-    # Bovy, Hogg & Roweis (2011) eq. 16 in 1-D:
-    #   b_ik = mu_k + sigma_k^2 / T_ik (v_i - mu_k)   (expected true velocity)
-    #   B_ik = sigma_k^2 - sigma_k^4 / T_ik            (its variance)
-    gain = sig2 / T
-    b = means + gain * resid
-    B = sig2 * (1.0 - gain)
-    new_means = (q * b).sum(axis=1) / qk
-    new_var = (q * ((b - new_means[:, None]) ** 2 + B)).sum(axis=1) / qk
+    new_means, new_var = _xd_m_step(q, v, var_err, np.array([p[0], p[2]]), np.array([p[1], p[3]]))
     new = np.array([new_means[0], np.sqrt(new_var[0]), new_means[1], np.sqrt(new_var[1]), qk[0] / v.size])
     return _canonical(new), float(norm.sum())
 
@@ -1623,13 +1631,7 @@ def _dm_em(
         S = r.sum(axis=1)
         if np.any(S < 1e-6):
             raise FloatingPointError(f"a component lost all its stars (responsibilities {np.round(S, 3)})")
-        # velocity components: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, as em_step
-        sig2 = st.sig[:, None] ** 2
-        T = sig2 + e2
-        gain = sig2 / T
-        b = st.mu[:, None] + gain * (v - st.mu[:, None])
-        mu = (r * b).sum(axis=1) / S
-        var = (r * ((b - mu[:, None]) ** 2 + sig2 * (1.0 - gain))).sum(axis=1) / S
+        mu, var = _xd_m_step(r, v, e2, st.mu, st.sig)
         var[1:] = np.maximum(var[1:], FIELD_SIGMA_FLOOR**2)
         var[0] = min(var[0], CLUSTER_SIGMA_CAP**2)
         st.mu, st.sig = mu, np.sqrt(var)
@@ -1717,7 +1719,7 @@ def _dm_hessian(st: _DMState, v: np.ndarray, e2: np.ndarray, R: np.ndarray, fixe
     h = 1e-4 * np.maximum(np.abs(u0), 1.0)
 
     def f(u: np.ndarray) -> float:
-        return float(logsumexp(_dm_log_terms(_dm_from_unconstrained(u, n_field), v, e2, R), axis=0).sum())
+        return float(_logsumexp_rows(_dm_log_terms(_dm_from_unconstrained(u, n_field), v, e2, R)).sum())
 
     H = np.zeros((u0.size, u0.size))
     for a_i, i in enumerate(free):
