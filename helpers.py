@@ -1928,7 +1928,8 @@ def fit_cluster(
     The cluster is the component whose membership probability follows a
     centrally concentrated (Plummer-to-uniform) profile in projected distance;
     the field is a mixture of 1 to ``max_field`` Gaussians, their number chosen
-    by the Bayesian information criterion.  Every model is fitted by
+    by the Bayesian information criterion (field Gaussians are added one at a
+    time while the BIC improves).  Every model is fitted by
     generalised EM from several starts: velocity clumps among the innermost
     20 % of the stars, a split of the previous model's broadest field
     component, and ``n_random`` random starts.  Uncertainties come from the
@@ -1937,8 +1938,8 @@ def fit_cluster(
     The fit is flagged unreliable, with the reason, when: fewer than
     ``RELIABILITY["min_members"]`` expected members; a dispersion at the cap
     :data:`CLUSTER_SIGMA_CAP` (a field population in the cluster's place); a
-    mean uncertain by more than
-    ``RELIABILITY["max_mean_err"]`` km/s; the "cluster" is neither dominant
+    mean uncertain by more than ``RELIABILITY["max_mean_err"]`` km/s; the
+    "cluster" is neither dominant
     nor significantly concentrated towards the centre (likelihood-ratio test
     against a flat profile); another start found a different cluster velocity
     almost as likely; or the likelihood is degenerate at the optimum.
