@@ -44,6 +44,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -2158,8 +2159,9 @@ def survey(
         import concurrent.futures
         import multiprocessing
 
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # fork is fast and safe on Linux; elsewhere use the platform default (spawn),
+        # which works because the worker function lives in this importable module
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
         with concurrent.futures.ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
             results = dict(zip(order, pool.map(_survey_one, [jobs[i] for i in order]), strict=True))
     return [results[i] for i in range(len(jobs))]
