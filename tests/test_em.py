@@ -163,3 +163,9 @@ def test_multi_start_finds_the_global_maximum_and_reports_traps(ngc288, ngc288_m
     assert all(r.log_likelihood == pytest.approx(best.log_likelihood, abs=1e-4) for r in results[:8])
     assert all(r.log_likelihood <= best.log_likelihood + 1e-6 for r in results)
     assert any(r.log_likelihood < best.log_likelihood - 100 for r in results[8:])
+
+
+def test_fisher_uncertainties_refuse_a_point_that_is_not_a_maximum(ngc288):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    with pytest.raises(ValueError, match="not positive definite"):
+        helpers.fisher_uncertainties(helpers.initial_guess(v, ngc288.distance), v, e)
