@@ -681,6 +681,11 @@ def _valid(p: np.ndarray) -> np.ndarray:
         return finite & (f1 > 0) & (f1 < 1) & (s1 >= 0) & (s1 <= s2)
 
 
+def _log_normal(x: Any, mean: Any, var: Any) -> np.ndarray:
+    """ln N(x | mean, var), broadcasting; ``var`` is the *total* (intrinsic + error) variance."""
+    return -0.5 * ((x - mean) ** 2 / var + np.log(2.0 * np.pi * var))
+
+
 def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     """Log of ``frac_k * N(v_i | mean_k, sigma_k**2 + e_i**2)`` for both components.
 
@@ -704,7 +709,7 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     with np.errstate(divide="ignore"):
         logw = np.log(np.stack([p[..., 4], 1.0 - p[..., 4]], axis=-1))[..., None]
     var = sig2 + np.asarray(verr) ** 2
-    return logw - 0.5 * ((np.asarray(v) - means) ** 2 / var + np.log(2.0 * np.pi * var))
+    return logw + _log_normal(np.asarray(v), means, var)
 
 
 def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
@@ -802,7 +807,7 @@ def model_density(grid: Any, params: Any, verr: Any) -> np.ndarray:
     terms = []
     for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4])):
         var = sigma**2 + verr**2
-        terms.append(np.log(frac) - 0.5 * ((grid - mean) ** 2 / var + np.log(2.0 * np.pi * var)))
+        terms.append(np.log(frac) + _log_normal(grid, mean, var))
     return np.exp(logsumexp(terms, axis=(0, 2)) - np.log(verr.size))
 
 
@@ -1567,8 +1572,7 @@ def _logsumexp_rows(logp: np.ndarray) -> np.ndarray:
 def _dm_log_terms(st: _DMState, v: np.ndarray, e2: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
     logpi, log1mpi, _ = _log_prior_member(st.alpha, st.log_a, R)
-    T = st.sig[:, None] ** 2 + e2
-    logp = -0.5 * ((v - st.mu[:, None]) ** 2 / T + np.log(2.0 * np.pi * T))
+    logp = _log_normal(v, st.mu[:, None], st.sig[:, None] ** 2 + e2)
     logp[0] += logpi
     logp[1:] += log1mpi + np.log(st.fw)[:, None]
     return logp
@@ -1581,7 +1585,8 @@ def _spatial_step(st: _DMState, q: np.ndarray, R: np.ndarray, fit_radius: bool) 
         lp, l1p, _ = _log_prior_member(alpha, log_a, R)
         return float(np.dot(q, lp) + np.dot(1.0 - q, l1p))
 
-    pi = np.exp(_log_prior_member(st.alpha, st.log_a, R)[0])
+    lp, l1p, _ = _log_prior_member(st.alpha, st.log_a, R)
+    pi = np.exp(lp)
     resid = q - pi
     if abs(resid.sum()) < 1e-9 * R.size and not fit_radius:
         return
@@ -1597,7 +1602,7 @@ def _spatial_step(st: _DMState, q: np.ndarray, R: np.ndarray, fit_radius: bool) 
             return
     else:
         step = np.array([resid.sum() / max(w.sum(), 1e-12), 0.0])
-    old = objective(st.alpha, st.log_a)
+    old = float(np.dot(q, lp) + np.dot(1.0 - q, l1p))
     for _ in range(8):  # a generalised EM step only needs *an* increase
         alpha = float(np.clip(st.alpha + step[0], -_ALPHA_LIMIT, _ALPHA_LIMIT))
         log_a = float(np.clip(st.log_a + step[1], *_LOG_A_LIMITS))
@@ -1677,7 +1682,8 @@ def _dm_starts(
         m = rng.choice(v[inner])
         mus = np.r_[m, rng.choice(v, n_field)]
         sig = np.r_[rng.uniform(1.0, 10.0), field_sig * rng.uniform(0.5, 2.0, n_field)]
-        alpha = float(np.log(1.0 / rng.uniform(0.1, 0.9) - 1.0) * -1.0)
+        p0 = rng.uniform(0.1, 0.9)
+        alpha = float(np.log(p0) - np.log1p(-p0))  # logit(p0)
         log_a = float(np.log(max(np.quantile(R, rng.uniform(0.05, 0.5)), 1.0)))
         starts.append(_DMState(mus, sig, fw.copy(), alpha, log_a))
     return starts
