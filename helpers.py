@@ -66,6 +66,7 @@ __all__ = [
     "FitResult",
     "BaumgardtTable",
     "data_directory",
+    "results_dir",
     "fetch_data",
     "read_baumgardt_table",
     "load_table",
@@ -139,6 +140,8 @@ DATA_URL = (
 DATA_SHA256 = "4af8186b0eefc8761f8a7237735579fe9a6e02ca644cb496c53190fd00aeff43"
 #: Environment variable that overrides the data directory.
 DATA_DIR_ENV = "GMM_DATA_DIR"
+#: Environment variable naming the folder the notebooks write their result tables to.
+RESULTS_DIR_ENV = "XD_RESULTS_DIR"
 
 
 class DataUnavailableError(OSError):
@@ -173,6 +176,33 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Pa
     if env:
         return pathlib.Path(env).expanduser()
     return pathlib.Path(__file__).resolve().parent / "data"
+
+
+def results_dir(results: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """Folder the notebooks write their result tables (CSV files) to, created if needed.
+
+    The committed tables live in ``notebooks/results/``; only the maintainers'
+    ``make notebooks`` refreshes them.  The tests (``make test``) set
+    ``XD_RESULTS_DIR`` to a scratch folder under ``build/``, so that running them
+    changes no tracked file.
+
+    Parameters
+    ----------
+    results : str or path-like, default=None
+        Explicit folder.  If None, the environment variable ``XD_RESULTS_DIR`` is
+        used when set, otherwise ``results/`` relative to the working directory
+        (the notebooks run in ``notebooks/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, which exists on return.
+    """
+    if results is None:
+        results = os.environ.get(RESULTS_DIR_ENV) or "results"
+    path = pathlib.Path(results).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _sha256(path: pathlib.Path) -> str:
@@ -2546,21 +2576,23 @@ def format_params(params: Any, names: Sequence[str] = PARAM_NAMES, fmt: str = "{
 # --------------------------------------------------------------------------
 
 
-def notebook_style(dpi: int = 80) -> None:
-    """Matplotlib settings shared by the notebooks: modest size and resolution.
+def notebook_style(dpi: int = 110) -> None:
+    """Matplotlib settings shared by the notebooks: readable on a projector and on GitHub.
 
-    Keeps the stored PNGs small so that GitHub renders the notebooks quickly.
+    A full-width figure is 9.5 in wide, i.e. about 1000 px at the default
+    resolution, with 12-pt text.
 
     Parameters
     ----------
-    dpi : int, default=80
+    dpi : int, default=110
         Resolution of inline figures [dots per inch].
     """
     import matplotlib as mpl
 
     mpl.rcParams.update(
-        {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (6.0, 3.8), "font.size": 9,
-         "axes.titlesize": 10, "legend.frameon": False}
+        {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (9.5, 4.2), "font.size": 12,
+         "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11, "xtick.labelsize": 11,
+         "ytick.labelsize": 11, "legend.frameon": False}
     )
 
 
