@@ -37,7 +37,7 @@ tutorial: data
 	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --out build/notebooks $(NOTEBOOKS)
 
 lint: env
-	$(PY) -m ruff check helpers.py tests benchmarks tools notebooks
+	$(PY) -m ruff check helpers.py xdtutorial tests benchmarks tools notebooks
 
 unit: env
 	MPLBACKEND=Agg $(PY) -m pytest tests

@@ -116,7 +116,7 @@ def test_survey_does_not_depend_on_the_number_of_processes():
 
 def test_membership_prior_is_the_plummer_ratio():
     R = np.array([0.0, 50.0, 100.0, 1e4])
-    pi = helpers.membership_prior(R, 0.8, 100.0)
+    pi = helpers.membership_prior(0.8, 100.0, R)
     odds = (0.8 / 0.2) * (1 + (R / 100.0) ** 2) ** -2  # cluster-to-field density ratio
     np.testing.assert_allclose(pi, odds / (1 + odds), rtol=1e-12)
     assert pi[0] == pytest.approx(0.8) and np.all(np.diff(pi) < 0)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpers
+from xdtutorial._em_fast import FastEM
 
 TRUTH = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
 
@@ -46,7 +47,7 @@ def test_fast_em_equals_textbook_em_step(ngc288):
     """em_fit's rearranged iteration reproduces em_step (Bovy et al. eq. 16) step by step."""
     v, e = ngc288.velocity, ngc288.velocity_error
     p = helpers.initial_guess(v, ngc288.distance)
-    fast = helpers._FastEM(v, e**2)
+    fast = FastEM(v, e**2)
     for _ in range(10):
         reference = helpers.em_step(p, v, e)
         new, ll = fast.step(p)
@@ -135,7 +136,7 @@ def test_em_reports_an_emptied_component():
 
 def test_minimize_fit_reports_function_evaluations(ngc288, ngc288_mle):
     v, e = ngc288.velocity, ngc288.velocity_error
-    res = helpers.minimize_fit(v, e, helpers.initial_guess(v, ngc288.distance), "Powell")
+    res = helpers.minimize_fit(v, e, helpers.initial_guess(v, ngc288.distance), method="Powell")
     assert res.n_iter > 10
     assert res.log_likelihood <= helpers.log_likelihood(ngc288_mle, v, e) + 1e-9
 

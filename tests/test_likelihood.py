@@ -119,10 +119,10 @@ def test_bad_parameter_shape():
 
 def test_model_density_integrates_to_one_and_matches_mixture():
     grid = np.linspace(-400, 400, 80001)
-    dens = helpers.model_density(grid, P, E)
+    dens = helpers.model_density(P, grid, E)
     assert np.trapezoid(dens, grid) == pytest.approx(1.0, abs=1e-6)
     # for a single star it is the star's own mixture density
-    one = helpers.model_density(np.array([-44.0]), P, E[:1])
+    one = helpers.model_density(P, np.array([-44.0]), E[:1])
     assert one[0] == pytest.approx(np.exp(helpers.log_likelihood(P, [-44.0], E[:1])), rel=1e-12)
 
 

@@ -32,8 +32,8 @@ def test_posterior_is_likelihood_inside_and_vectorised():
 
 def test_custom_bounds():
     tight = {"mean": (-50.0, 0.0), "sigma": (0.0, 40.0)}
-    assert helpers.log_prior(P, tight) == -np.inf  # sigma2 = 41.9 > 40
-    assert helpers.log_prior(P * [1, 1, 1, 0.9, 1], tight) == 0.0
+    assert helpers.log_prior(P, bounds=tight) == -np.inf  # sigma2 = 41.9 > 40
+    assert helpers.log_prior(P * [1, 1, 1, 0.9, 1], bounds=tight) == 0.0
 
 
 def test_walkers_start_inside_the_prior_and_near_the_best_fit():
@@ -77,7 +77,7 @@ def test_burn_thin_refuses_a_short_chain():
 def test_percentile_summary_of_normal_samples():
     rng = np.random.default_rng(3)
     s = rng.normal([1.0, -2.0], [0.5, 3.0], size=(200_000, 2))
-    text = helpers.percentile_summary(s, ["a", "b"])
+    text = helpers.percentile_summary(s, names=["a", "b"])
     rows = [line.split() for line in text.splitlines()[1:]]
     med, lo, hi = (float(x) for x in rows[1][1:])
     assert med == pytest.approx(-2.0, abs=0.03)
@@ -87,7 +87,7 @@ def test_percentile_summary_of_normal_samples():
 def test_emcee_run_is_reproducible_with_seeds():
     def run(seed):
         pos = helpers.init_walkers(P, 12, np.random.default_rng(5))
-        sampler = helpers.make_sampler(12, V, E, seed=seed)
+        sampler = helpers.make_sampler(12, V, E, rng=seed)
         sampler.run_mcmc(pos, 50, progress=False)
         return sampler.get_chain()
 

@@ -22,7 +22,7 @@ def sample():
 
 def test_velocity_plot_clips_outliers_and_says_how_many(sample):
     dist, v, verr = sample
-    ax = helpers.plot_velocity_vs_distance(dist, v, verr)
+    ax = helpers.plot_velocity_vs_distance(v, verr, dist)
     lo, hi = ax.get_ylim()
     assert lo > -800 and hi < 900
     outside = np.sum((v < lo) | (v > hi))
@@ -36,7 +36,7 @@ def test_membership_plot_draws_into_given_axes(sample):
     dist, v, verr = sample
     _, ax = plt.subplots()
     q = helpers.membership_probability(P, v, verr)
-    out = helpers.plot_membership(dist, v, q, ax=ax, scatter_kwargs={"s": 3})
+    out = helpers.plot_membership(v, dist, q, ax=ax, scatter_kwargs={"s": 3})
     assert out is ax
     np.testing.assert_allclose(ax.collections[0].get_array(), q)
     plt.close("all")
@@ -50,6 +50,6 @@ def test_model_vs_mock_histograms_and_density(sample):
     assert data_hist.get_label() == "data"
     # the model curve is N * bin width * density: its area over the bins is the expected count
     x, y = ax.lines[0].get_data()
-    expected = v.size * np.trapezoid(helpers.model_density(x, P, verr), x)
+    expected = v.size * np.trapezoid(helpers.model_density(P, x, verr), x)
     assert np.trapezoid(y, x) / 2.0 == pytest.approx(expected, rel=1e-6)
     plt.close("all")

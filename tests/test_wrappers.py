@@ -34,7 +34,7 @@ def test_astroml_first_steps_equal_our_em_steps(data):
 
 def test_astroml_default_init_keeps_stderr_clean(data, capfd, recwarn):
     v, e, _ = data
-    res = helpers.fit_astroml_xd(v, e, random_state=0)
+    res = helpers.fit_astroml_xd(v, e, rng=0)
     out, err = capfd.readouterr()
     assert err == "" and out == ""
     assert not [w for w in recwarn if "Convergence" in type(w.message).__name__]
