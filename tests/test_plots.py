@@ -53,3 +53,22 @@ def test_model_vs_mock_histograms_and_density(sample):
     expected = v.size * np.trapezoid(helpers.model_density(P, x, verr), x)
     assert np.trapezoid(y, x) / 2.0 == pytest.approx(expected, rel=1e-6)
     plt.close("all")
+
+
+def test_plots_refuse_velocities_in_the_place_of_distances(sample):
+    """Per-star arrays come as v, verr, distance; negative 'distances' are velocities in the wrong place."""
+    dist, v, verr = sample
+    with pytest.raises(ValueError, match="order v, verr, distance"):
+        helpers.plot_velocity_vs_distance(dist, verr, v)
+    with pytest.raises(ValueError, match="one distance per star"):
+        helpers.plot_membership(v, dist[:10], np.zeros(400))
+    plt.close("all")
+
+
+def test_notebook_style_gives_readable_full_width_figures():
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        helpers.notebook_style()
+        width_px = mpl.rcParams["figure.figsize"][0] * mpl.rcParams["figure.dpi"]
+        assert 950 <= width_px <= 1100 and mpl.rcParams["font.size"] >= 12
