@@ -152,3 +152,13 @@ def test_negative_distances_are_an_error():
 def test_unknown_cluster_is_a_key_error(table):
     with pytest.raises(KeyError, match="closest names"):
         helpers.fit_cluster("NGC 99999", table=table)
+
+
+def test_fit_cluster_checks_its_options():
+    stars = helpers.mock_cluster_field(20, [], np.random.default_rng(0))
+    with pytest.raises(TypeError, match="ReliabilityCriteria"):
+        helpers.fit_cluster(stars, criteria={"min_members": 15})
+    with pytest.raises(ValueError, match="max_field = 0"):
+        helpers.fit_cluster(stars, max_field=0)
+    with pytest.raises(TypeError, match="rng"):
+        helpers.fit_cluster(stars, rng=None)

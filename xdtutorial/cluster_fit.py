@@ -93,6 +93,13 @@ class ReliabilityCriteria:
 RELIABILITY = ReliabilityCriteria()
 
 
+def _check_criteria(criteria: object) -> None:
+    if not isinstance(criteria, ReliabilityCriteria):
+        raise TypeError(
+            f"criteria = {criteria!r}: pass a ReliabilityCriteria, e.g. ReliabilityCriteria(min_members=15)"
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class ClusterFit:
     """Result of :func:`fit_cluster`.
@@ -227,11 +234,16 @@ def fit_cluster(
     KeyError
         Unknown cluster name (the message lists the closest names).
     ValueError
-        Fewer than 10 stars, or negative or non-finite distances, or invalid
-        velocities (the message names the value).
+        Fewer than 10 stars, negative or non-finite distances, invalid
+        velocities, or ``max_field < 1`` (the message names the value).
+    TypeError
+        ``criteria`` is not a ReliabilityCriteria, or ``rng`` not a seed or Generator.
     FloatingPointError
         Every start failed.
     """
+    _check_criteria(criteria)
+    if max_field < 1 or n_random < 0:
+        raise ValueError(f"max_field = {max_field}, n_random = {n_random}: need max_field >= 1 and n_random >= 0")
     if isinstance(cluster, np.recarray):
         stars, name = cluster, str(cluster.cluster[0]) if len(cluster) else "?"
     elif isinstance(cluster, os.PathLike) or (isinstance(cluster, str) and os.path.isfile(cluster)):

@@ -115,10 +115,8 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
     ----------
     params : array_like, shape (5,)
         Current ``(mean1, sigma1, mean2, sigma2, frac1)``, in the valid region.
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     deconvolve : bool, default=True
         Use the per-star errors (extreme deconvolution) or ignore them.
 
@@ -158,10 +156,8 @@ def em_fit(
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
         Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
     tol : float, default=1e-12
@@ -288,10 +284,8 @@ def em_multi_start(
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     starts : array_like, shape (n_starts, 5)
         Starting points, e.g. from :func:`random_starts`.
     tol : float, default=1e-12
@@ -332,10 +326,8 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
         Starting parameters.
     method : str, default="Nelder-Mead"
@@ -385,10 +377,8 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     ----------
     params : array_like, shape (5,)
         A maximum-likelihood estimate.
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     rel_step : float, default=1e-4
         Finite-difference step, relative to ``max(|param|, 1)`` (to
         ``min(frac1, 1 - frac1)`` for the fraction).

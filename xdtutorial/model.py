@@ -134,10 +134,8 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
         ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
-    v : ndarray, shape (n_stars,)
-        Velocities [km/s].
-    verr : ndarray, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
 
     Returns
     -------

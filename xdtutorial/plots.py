@@ -45,8 +45,12 @@ def _axes(ax: Any) -> Any:
     return ax
 
 
-def _check_distance(distance: Any, v: np.ndarray) -> np.ndarray:
-    """Distances as an array like ``v``; refuse negative ones (velocities passed in their place)."""
+def _prepare(v: Any, distance: Any, ax: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Velocities and distances as arrays, and the axes to draw into (a new figure if None).
+
+    Refuses negative distances: velocities passed in their place.
+    """
+    v = np.asarray(v, dtype=float)
     distance = np.asarray(distance, dtype=float)
     if distance.shape != v.shape:
         raise ValueError(f"distance has shape {distance.shape}, v has {v.shape}: pass one distance per star")
@@ -55,7 +59,7 @@ def _check_distance(distance: Any, v: np.ndarray) -> np.ndarray:
             f"distance holds {np.min(distance)}: projected distances are finite and non-negative; "
             "the per-star arrays come in the order v, verr, distance"
         )
-    return distance
+    return v, distance, _axes(ax)
 
 
 def _velocity_distance_axes(ax: Any, v: np.ndarray, percentiles: tuple[float, float]) -> None:
@@ -88,10 +92,8 @@ def plot_velocity_vs_distance(
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     distance : array_like, shape (n_stars,)
         Projected distance [arcsec].
     ax : matplotlib Axes, default=None
@@ -110,9 +112,7 @@ def plot_velocity_vs_distance(
     ValueError
         ``distance`` has another shape than ``v``, or negative values.
     """
-    v = np.asarray(v, dtype=float)
-    distance = _check_distance(distance, v)
-    ax = _axes(ax)
+    v, distance, ax = _prepare(v, distance, ax)
     kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
     kw.update(errorbar_kwargs or {})
     ax.errorbar(distance, v, yerr=verr, **kw)
@@ -155,9 +155,7 @@ def plot_membership(
     ValueError
         ``distance`` has another shape than ``v``, or negative values.
     """
-    v = np.asarray(v, dtype=float)
-    distance = _check_distance(distance, v)
-    ax = _axes(ax)
+    v, distance, ax = _prepare(v, distance, ax)
     kw = {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0}
     kw.update(scatter_kwargs or {})
     sc = ax.scatter(distance, v, c=prob, **kw)
@@ -183,10 +181,8 @@ def plot_model_vs_mock(
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     params : array_like, shape (5,)
         Model parameters.
     rng : int or numpy.random.Generator

@@ -68,10 +68,8 @@ def log_posterior(
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
         Parameter vector(s).
-    v : ndarray, shape (n_stars,)
-        Velocities [km/s].
-    verr : ndarray, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     bounds : dict, default=None
         Prior box (see :func:`log_prior`).
 
@@ -164,10 +162,8 @@ def make_sampler(
     ----------
     n_walkers : int
         Number of walkers.
-    v : ndarray, shape (n_stars,)
-        Velocities [km/s].
-    verr : ndarray, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     rng : int or numpy.random.Generator
         Seed of the sampler's random stream (the proposals): an int seeds
         emcee's legacy ``RandomState`` directly, a Generator gives one drawn seed.

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from ._numerics import RNGLike, seed_of
-from .cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, fit_cluster
+from .cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, _check_criteria, fit_cluster
 from .data import BaumgardtTable, cluster_names, load_table
 
 
@@ -88,10 +88,7 @@ def survey(
     TypeError
         ``criteria`` is not a ReliabilityCriteria, or ``rng`` not a seed or Generator.
     """
-    if not isinstance(criteria, ReliabilityCriteria):
-        raise TypeError(
-            f"criteria = {criteria!r}: pass a ReliabilityCriteria, e.g. ReliabilityCriteria(min_members=15)"
-        )
+    _check_criteria(criteria)  # here, not in every worker
     seed = seed_of(rng)
     table = load_table() if table is None else table
     names = [n for n in cluster_names(table) if np.sum(table.stars.cluster == n) >= min_stars]

@@ -58,10 +58,8 @@ def fit_bovy_xd(v: Any, verr: Any, init: Any, *, tol: float = 1e-12, max_iter: i
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
         Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
     tol : float, default=1e-12
@@ -117,10 +115,8 @@ def fit_astroml_xd(
 
     Parameters
     ----------
-    v : array_like, shape (n_stars,)
-        Velocities [km/s].
-    verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s].
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
     init : array_like of shape (5,), default=None
         Start; None uses astroML's default initialisation.
     max_iter : int, default=100
