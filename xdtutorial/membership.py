@@ -286,7 +286,7 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
         raise ValueError(f"p_centre = {p_centre!r}: pass one probability in (0, 1), then r_scale, then R")
     if np.ndim(r_scale) != 0 or not r_scale > 0.0:
         raise ValueError(f"r_scale = {r_scale!r}: pass one positive Plummer scale radius in arcsec")
-    alpha = np.log(p_centre) - np.log1p(-p_centre)
+    alpha = logit(p_centre)
     return np.exp(_log_prior_member(alpha, np.log(r_scale), np.asarray(R, dtype=float))[0])
 
 
