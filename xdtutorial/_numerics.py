@@ -55,18 +55,21 @@ def logsumexp(a: np.ndarray, axis: int | tuple[int, ...] = 0) -> np.ndarray:
     The algorithm of :func:`scipy.special.logsumexp` (Blanchard, Higham & Higham
     2021: the largest term is taken out of the sum and added back with
     ``log1p``), written in plain numpy, so results are bit-for-bit scipy's.
-    Measured (numpy 2.4, scipy 1.17, one core) on a (2, 300) array: 33 us here
-    against 300 us for scipy's array-API wrapper, which the distance-aware
+    Measured (numpy 2.4, scipy 1.17, one core) on a (3, 712) array: 47 us here
+    against about 300 us for scipy's array-API wrapper, which the distance-aware
     EM calls once per step, tens of thousands of times per cluster.
     """
     a = np.asarray(a, dtype=float)
     a_max = np.max(a, axis=axis, keepdims=True)
     is_max = a == a_max
     with np.errstate(invalid="ignore"):  # -inf - -inf in an all -inf column
-        terms = np.exp(a - a_max)
-    np.copyto(terms, 0.0, where=is_max)
+        terms = np.subtract(a, a_max)
+    np.exp(terms, out=terms)
+    np.copyto(terms, 0.0, where=is_max)  # the largest terms are added back below
     s = np.sum(terms, axis=axis, keepdims=True)
-    m = np.count_nonzero(is_max, axis=axis, keepdims=True)  # how many terms share the maximum
+    m = np.sum(is_max, axis=axis, keepdims=True)  # how many terms share the maximum
+    if m.max() == 1:  # the usual case: s / 1 and log(1) = 0 would change no bit
+        return np.squeeze(np.log1p(s) + a_max, axis=axis)
     return np.squeeze(np.log1p(s / m) + np.log(m) + a_max, axis=axis)
 
 

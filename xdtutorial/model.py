@@ -331,7 +331,7 @@ def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.n
 
 def _check_occupied(S: np.ndarray, n_stars: int, where: str) -> None:
     """Raise if a component lost all its stars (summed responsibilities ``S``, shape (n_components,))."""
-    if np.any(S < EMPTY_COMPONENT_FRACTION * n_stars) or not np.all(np.isfinite(S)):
+    if not S.min() >= EMPTY_COMPONENT_FRACTION * n_stars:  # also true for NaN
         raise FloatingPointError(
             f"a component lost all its stars (summed responsibilities {', '.join(f'{x:.3g}' for x in S)}) "
             f"{where}: start elsewhere"
