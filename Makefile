@@ -1,11 +1,13 @@
-# The two commands of the README:
-#   make tutorial   set up (if needed), get the data (if needed), run every notebook, print a summary
-#   make test       set up (if needed), lint, unit tests, and nbval over every notebook
-# and `make lab` to open JupyterLab on localhost (token authentication on).
+# The commands of the README:
+#   make tutorial        set up (if needed), get the data (if needed), run every notebook, print a summary
+#   make test            set up (if needed), lint, unit tests, and nbval over every notebook and solution
+#   make test-portable   nbval again under three emulated CPUs (numpy SIMD paths, OpenBLAS kernels, threads)
+#   make lab             JupyterLab on localhost, opening notebook 01 (token authentication on)
 #
 # Set-up is a virtual environment in .venv built from requirements.txt.  To use an
 # environment you already have (conda, Binder), pass VENV= and PY=python, e.g.
 #   make test VENV= PY=python
+# Another interpreter:  make test PYTHON=python3.12 VENV=.venv-3.12
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,43 +19,73 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 endif
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]-*.ipynb))
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+SOLUTIONS := $(sort $(wildcard solutions/[0-9][0-9]-*.ipynb))
+# Tests write the notebooks' result tables to a scratch folder, so they change no tracked file;
+# only `make notebooks` refreshes the committed ones in notebooks/results/.
+SCRATCH := $(CURDIR)/build/results
+NBVAL := XD_RESULTS_DIR=$(SCRATCH) MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
+         --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
+# The machines `make test-portable` emulates besides this one (see README, "Tests and reproducibility").
+AVX2_MACHINE := OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL
+SSE3_MACHINE := OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=1 NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL
 
-.PHONY: env data tutorial test lint unit nbval lab notebooks benchmark clean
+.PHONY: env check-python data tutorial test test-portable lint unit nbval lab notebooks benchmark clean
 
 env: $(STAMP)
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+check-python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "No '$(PYTHON)' found. This tutorial needs Python 3.11 or newer: see README.md, Prerequisites."; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else f"This tutorial needs Python 3.11 or newer, but $(PYTHON) is {v.major}.{v.minor}. Install 3.11+ and run e.g.: make tutorial PYTHON=python3.11  (README.md, Prerequisites)")'
+
+$(VENV)/.installed: requirements.txt pyproject.toml | check-python
+	@echo "==> Setting up $(VENV): installing the tutorial's Python packages (about 700 MB from PyPI)."
+	@echo "    This happens once and takes 1-3 minutes on a good connection."
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
-	touch $@
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	@touch $@
+	@echo "==> $(VENV) is ready."
 
 data: env
-	$(PY) -c "import helpers; print('data:', helpers.fetch_data())"
+	@$(PY) -c "import helpers; print('data:', helpers.fetch_data())"
 
 tutorial: data
-	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --out build/notebooks $(NOTEBOOKS)
+	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --out build/executed $(NOTEBOOKS)
 
 lint: env
-	$(PY) -m ruff check helpers.py tests benchmarks tools notebooks
+	$(PY) -m ruff check .
 
 unit: env
-	MPLBACKEND=Agg $(PY) -m pytest tests
+	MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider tests
 
 nbval: data
-	MPLBACKEND=Agg $(PY) -m pytest $(NBVAL) $(NOTEBOOKS)
+	$(NBVAL)
 
-test: lint
-	MPLBACKEND=Agg $(PY) -m pytest tests $(NBVAL) $(NOTEBOOKS)
+test: lint data
+	MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider tests
+	$(NBVAL)
 
+test-portable: data
+	@echo "==> nbval on this machine as it is"
+	$(NBVAL)
+	@echo "==> nbval as an AVX2 machine without AVX-512 (OpenBLAS Haswell kernels)"
+	$(AVX2_MACHINE) $(NBVAL)
+	@echo "==> nbval as an SSE3-only machine with one BLAS thread (OpenBLAS Prescott kernels)"
+	$(SSE3_MACHINE) $(NBVAL)
+
+# Jupyter refuses to run as root (containers, some workshop VMs); opt in explicitly with ALLOW_ROOT=1.
 lab: data
-	$(PY) -m jupyter lab --ip=127.0.0.1 notebooks/
+	@if [ "$$(id -u 2>/dev/null)" = "0" ] && [ "$(ALLOW_ROOT)" != "1" ]; then \
+	    echo "You are root. Jupyter refuses to run as root, because a notebook can run any command"; \
+	    echo "with your rights. Better: run as a normal user. In a container or a throw-away VM you may"; \
+	    echo "opt in with:  make lab ALLOW_ROOT=1"; exit 1; fi
+	$(PY) -m jupyter lab --ip=127.0.0.1 $(if $(filter 1,$(ALLOW_ROOT)),--allow-root) notebooks/01-data-inspection.ipynb
 
-# Maintainers: re-execute the notebooks in place and commit their outputs.
+# Maintainers: re-execute the notebooks and solutions in place and commit their outputs
+# (and the result tables in notebooks/results/).
 notebooks: data
-	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS)
+	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS) $(SOLUTIONS)
 
 benchmark: env
 	$(PY) benchmarks/bench_em.py

@@ -33,7 +33,7 @@ def ngc288_mle(ngc288: np.recarray) -> np.ndarray:
     """Maximum-likelihood parameters of NGC 288 from a tightly converged Nelder-Mead."""
     v, e = ngc288.velocity, ngc288.velocity_error
     start = helpers.initial_guess(v, ngc288.distance)
-    res = helpers.minimize_fit(v, e, start, "Nelder-Mead", xatol=1e-9, fatol=1e-12, maxiter=40_000,
+    res = helpers.minimize_fit(v, e, start, method="Nelder-Mead", xatol=1e-9, fatol=1e-12, maxiter=40_000,
                                maxfev=40_000)
     assert res.converged
     return res.params

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpers
+from xdtutorial._em_fast import FastEM
 
 TRUTH = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
 
@@ -46,7 +47,7 @@ def test_fast_em_equals_textbook_em_step(ngc288):
     """em_fit's rearranged iteration reproduces em_step (Bovy et al. eq. 16) step by step."""
     v, e = ngc288.velocity, ngc288.velocity_error
     p = helpers.initial_guess(v, ngc288.distance)
-    fast = helpers._FastEM(v, e**2)
+    fast = FastEM(v, e**2)
     for _ in range(10):
         reference = helpers.em_step(p, v, e)
         new, ll = fast.step(p)
@@ -135,7 +136,7 @@ def test_em_reports_an_emptied_component():
 
 def test_minimize_fit_reports_function_evaluations(ngc288, ngc288_mle):
     v, e = ngc288.velocity, ngc288.velocity_error
-    res = helpers.minimize_fit(v, e, helpers.initial_guess(v, ngc288.distance), "Powell")
+    res = helpers.minimize_fit(v, e, helpers.initial_guess(v, ngc288.distance), method="Powell")
     assert res.n_iter > 10
     assert res.log_likelihood <= helpers.log_likelihood(ngc288_mle, v, e) + 1e-9
 
@@ -169,3 +170,52 @@ def test_fisher_uncertainties_refuse_a_point_that_is_not_a_maximum(ngc288):
     v, e = ngc288.velocity, ngc288.velocity_error
     with pytest.raises(ValueError, match="not positive definite"):
         helpers.fisher_uncertainties(helpers.initial_guess(v, ngc288.distance), v, e)
+
+
+def test_em_fit_gives_the_same_fit_with_the_textbook_step_and_the_fast_kernel(ngc288, monkeypatch):
+    """Below FAST_EM_MIN_STARS em_fit iterates em_step's own update; above it the fast kernel."""
+    import xdtutorial.em
+
+    v, e = ngc288.velocity, ngc288.velocity_error
+    start = helpers.initial_guess(v, ngc288.distance)
+    results = []
+    for threshold in (0, 10**9):  # always fast, never fast
+        monkeypatch.setattr(xdtutorial.em, "FAST_EM_MIN_STARS", threshold)
+        results.append(helpers.em_fit(v, e, start))
+    fast, textbook = results
+    assert fast.n_iter == textbook.n_iter
+    np.testing.assert_allclose(fast.params, textbook.params, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.history, textbook.history, rtol=1e-13)
+
+
+def test_multi_start_reports_a_failed_start_in_error_not_in_method():
+    v = np.array([0.0, 0.1, -0.1, 0.05])
+    good, hopeless = [0.0, 0.05, 0.0, 0.2, 0.5], [0.0, 0.1, 1e4, 0.2, 0.5]
+    ok, failed = helpers.em_multi_start(v, np.full(4, 0.1), [good, hopeless], max_iter=50)
+    assert ok.error is None
+    assert failed.method == "EM (deconvolved)" and "lost all its stars" in failed.error
+    assert failed.log_likelihood == -np.inf and failed.converged is False and failed.n_iter is None
+    np.testing.assert_array_equal(failed.params, hopeless)
+
+
+def test_em_step_reports_an_emptied_component():
+    with pytest.raises(FloatingPointError, match="lost all its stars"):
+        helpers.em_step([0.0, 0.1, 1e4, 0.2, 0.5], [0.0, 0.1, -0.1, 0.05], np.full(4, 0.1))
+
+
+def test_fit_options_are_keyword_only(ngc288):
+    v, e = ngc288.velocity, ngc288.velocity_error
+    start = helpers.initial_guess(v, ngc288.distance)
+    with pytest.raises(TypeError):
+        helpers.em_fit(v, e, start, 1e-9)
+    with pytest.raises(TypeError):
+        helpers.minimize_fit(v, e, start, "Powell")
+    with pytest.raises(TypeError):
+        helpers.fisher_uncertainties(start, v, e, 1e-3)
+
+
+def test_random_starts_take_a_seed_or_a_generator():
+    v = np.linspace(-50.0, 50.0, 101)
+    np.testing.assert_array_equal(
+        helpers.random_starts(v, 6, 3), helpers.random_starts(v, 6, np.random.default_rng(3))
+    )

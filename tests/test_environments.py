@@ -46,13 +46,26 @@ def test_binder_requirements_equal_requirements():
 def test_environment_yml_has_the_same_packages_and_versions():
     reqs = pip_requirements(ROOT / "requirements.txt")
     conda, pip = conda_dependencies()
-    extra = {"python", "pip", "gsl", "setuptools"}  # what conda needs beyond requirements.txt
+    extra = {"python", "pip", "gsl", "c-compiler", "setuptools"}  # what conda needs beyond requirements.txt
     assert set(conda) - extra == set(reqs)
     for name, version in reqs.items():
-        # conda-forge drops PEP 440 post-release suffixes (astroML 1.0.2.post1 -> 1.0.2)
-        assert version.startswith(conda[name]), (name, version, conda[name])
+        # exact pins on both sides (conda-forge has astroml 1.0.2.post1 under the same version string)
+        assert conda[name] == version, (name, version, conda[name])
     assert conda["python"] == "3.11"
-    assert any("extreme-deconvolution" in p and XD_COMMIT in p for p in pip)
+    assert pip == ["-e ."]
+
+
+def xd_conda_command(text: str) -> str:
+    """The one-line conda build command of Bovy's XD quoted in ``text``."""
+    lines = [line.strip(" #") for line in text.splitlines() if "CONDA_PREFIX/include" in line and "pip install" in line]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_readme_and_environment_yml_build_bovy_xd_the_same_way():
+    readme_cmd = xd_conda_command((ROOT / "README.md").read_text())
+    assert readme_cmd == xd_conda_command((ROOT / "environment.yml").read_text())
+    assert "-fcommon" in readme_cmd and XD_COMMIT in readme_cmd
 
 
 def test_binder_installs_bovy_xd_with_gsl_and_fcommon():
@@ -64,16 +77,30 @@ def test_binder_installs_bovy_xd_with_gsl_and_fcommon():
     assert (ROOT / "binder/postBuild").stat().st_mode & 0o111, "postBuild must be executable"
 
 
-def test_ci_and_workflow_run_the_readme_test_command():
+def test_ci_and_workflow_run_the_readme_test_commands():
     readme = (ROOT / "README.md").read_text()
-    assert "make test " in readme and "make tutorial " in readme and "make lab " in readme
-    assert re.search(r"^make test$", (ROOT / ".ci/run").read_text(), re.M)
+    for command in ("make test ", "make test-portable ", "make tutorial ", "make lab "):
+        assert command in readme, command
+    ci_run = (ROOT / ".ci/run").read_text()
+    assert re.search(r"^make test$", ci_run, re.M) and re.search(r"^make test-portable$", ci_run, re.M)
     workflow = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
-    steps = workflow["jobs"]["test"]["steps"]
-    assert any(s.get("run") == "make test" for s in steps)
-    assert workflow["jobs"]["test"]["strategy"]["matrix"]["python-version"] == ["3.11", "3.12"]
-    binder_runs = " ".join(s.get("run", "") for s in workflow["jobs"]["binder"]["steps"])
-    assert "repo2docker" in binder_runs and "make nbval" in binder_runs
+    jobs = workflow["jobs"]
+    runs = {name: " ".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
+    assert "make test" in runs["test"] and "make test-portable" in runs["test"]
+    matrix = jobs["test"]["strategy"]["matrix"]
+    assert matrix["python-version"] == ["3.11", "3.12"]
+    assert "macos-latest" in matrix["os"]  # arm64 runners
+    assert "repo2docker" in runs["binder"] and "make nbval" in runs["binder"]
+    assert XD_COMMIT in runs["bovy-xd"] and "-fcommon" in runs["bovy-xd"]
+    assert "make test VENV= PY=python" in runs["conda"]
+    assert workflow[True]["schedule"]  # PyYAML reads the key `on` as True
+    for job in jobs.values():  # actions on their current major versions
+        for step in job["steps"]:
+            uses = step.get("uses", "")
+            for action, major in (("actions/checkout@", "v6"), ("actions/setup-python@", "v6"),
+                                  ("actions/cache@", "v6"), ("conda-incubator/setup-miniconda@", "v3")):
+                if uses.startswith(action):
+                    assert uses == action + major, uses
 
 
 @pytest.mark.parametrize("name", [".pre-commit-config.yaml", "CITATION.cff", ".github/workflows/ci.yml"])

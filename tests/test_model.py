@@ -1,4 +1,4 @@
-"""The error-convolved mixture likelihood against direct computations."""
+"""The model: the error-convolved likelihood against direct computations, memberships, mock data."""
 
 from __future__ import annotations
 
@@ -119,10 +119,10 @@ def test_bad_parameter_shape():
 
 def test_model_density_integrates_to_one_and_matches_mixture():
     grid = np.linspace(-400, 400, 80001)
-    dens = helpers.model_density(grid, P, E)
+    dens = helpers.model_density(P, grid, E)
     assert np.trapezoid(dens, grid) == pytest.approx(1.0, abs=1e-6)
     # for a single star it is the star's own mixture density
-    one = helpers.model_density(np.array([-44.0]), P, E[:1])
+    one = helpers.model_density(P, np.array([-44.0]), E[:1])
     assert one[0] == pytest.approx(np.exp(helpers.log_likelihood(P, [-44.0], E[:1])), rel=1e-12)
 
 
@@ -133,3 +133,37 @@ def test_initial_guess_uses_inner_quarter():
     inner = v[d <= np.quantile(d, 0.25)]
     np.testing.assert_allclose(p, [inner.mean(), inner.std(), v.mean(), v.std(), 0.5])
     assert np.isfinite(helpers.log_likelihood(p, v, np.ones(8)))
+
+
+@pytest.mark.parametrize(
+    ("v", "d", "kwargs", "match"),
+    [
+        ([1.0, 2.0, 3.0], [1.0, 2.0], {}, "equal length"),
+        ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], {"inner_fraction": 0.0}, r"inner_fraction must be in \(0, 1\]"),
+        ([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 4.0], {"inner_fraction": 0.25}, "raise inner_fraction"),
+    ],
+)
+def test_initial_guess_raises_with_the_value_and_the_fix(v, d, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        helpers.initial_guess(v, d, **kwargs)
+
+
+def test_initial_guess_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        helpers.initial_guess([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0.5)
+
+
+@pytest.mark.parametrize("bad", [[0, 3, 0, 2, 0.5], [0, 0, 0, 0, 0.5], [0, 1, 0, 2]])
+def test_model_density_and_sample_mock_check_the_parameters(bad):
+    with pytest.raises(ValueError, match=r"sigma|shape"):
+        helpers.model_density(bad, [0.0], E)
+    with pytest.raises(ValueError, match=r"sigma|shape"):
+        helpers.sample_mock(bad, E, 0)
+
+
+def test_sample_mock_takes_a_seed_or_a_generator():
+    """rng=0 is the stream of np.random.default_rng(0); None and floats are refused."""
+    np.testing.assert_array_equal(helpers.sample_mock(P, E, 0), helpers.sample_mock(P, E, np.random.default_rng(0)))
+    for bad in (None, 1.5, "0", -1):
+        with pytest.raises(TypeError, match="rng"):
+            helpers.sample_mock(P, E, bad)

@@ -1,4 +1,4 @@
-"""Prior, posterior, walker initialisation and autocorrelation-based burn-in/thinning."""
+"""Posterior sampling: prior, posterior, walker initialisation, emcee seeding, burn-in/thinning."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def test_posterior_is_likelihood_inside_and_vectorised():
 
 def test_custom_bounds():
     tight = {"mean": (-50.0, 0.0), "sigma": (0.0, 40.0)}
-    assert helpers.log_prior(P, tight) == -np.inf  # sigma2 = 41.9 > 40
-    assert helpers.log_prior(P * [1, 1, 1, 0.9, 1], tight) == 0.0
+    assert helpers.log_prior(P, bounds=tight) == -np.inf  # sigma2 = 41.9 > 40
+    assert helpers.log_prior(P * [1, 1, 1, 0.9, 1], bounds=tight) == 0.0
 
 
 def test_walkers_start_inside_the_prior_and_near_the_best_fit():
@@ -77,7 +77,7 @@ def test_burn_thin_refuses_a_short_chain():
 def test_percentile_summary_of_normal_samples():
     rng = np.random.default_rng(3)
     s = rng.normal([1.0, -2.0], [0.5, 3.0], size=(200_000, 2))
-    text = helpers.percentile_summary(s, ["a", "b"])
+    text = helpers.percentile_summary(s, names=["a", "b"])
     rows = [line.split() for line in text.splitlines()[1:]]
     med, lo, hi = (float(x) for x in rows[1][1:])
     assert med == pytest.approx(-2.0, abs=0.03)
@@ -87,7 +87,7 @@ def test_percentile_summary_of_normal_samples():
 def test_emcee_run_is_reproducible_with_seeds():
     def run(seed):
         pos = helpers.init_walkers(P, 12, np.random.default_rng(5))
-        sampler = helpers.make_sampler(12, V, E, seed=seed)
+        sampler = helpers.make_sampler(12, V, E, rng=seed)
         sampler.run_mcmc(pos, 50, progress=False)
         return sampler.get_chain()
 
@@ -98,16 +98,17 @@ def test_emcee_run_is_reproducible_with_seeds():
     assert np.all(np.isfinite(helpers.log_prior(first.reshape(-1, 5))))
 
 
-def test_member_catalogue_round_trip(tmp_path, ngc288):
-    q = np.linspace(0, 1, len(ngc288))
-    dq = np.full(len(ngc288), 0.01)
-    path = tmp_path / "sub" / "members.csv"
-    n = helpers.write_member_catalogue(path, ngc288, q, dq, threshold=0.5, title="NGC 288 test")
-    with open(path) as fh:
-        cat = np.genfromtxt([r for r in fh if r[0] != "#"], delimiter=",", names=True)
-    assert n == len(cat) == np.sum(q > 0.5)
-    np.testing.assert_allclose(cat["velocity"], ngc288.velocity[q > 0.5], atol=0.005)
-    np.testing.assert_array_equal(cat["line"], ngc288.line[q > 0.5])
-    assert path.read_text().startswith("# NGC 288 test\n")
-    with pytest.raises(ValueError, match="must match"):
-        helpers.write_member_catalogue(path, ngc288, q[:5], dq)
+def test_make_sampler_seeds_emcee_from_rng():
+    """An int seeds emcee's legacy RandomState as is (the old seed=); a Generator gives one drawn seed."""
+    sampler = helpers.make_sampler(12, V, E, rng=42)
+    np.testing.assert_array_equal(sampler.random_state[1], np.random.RandomState(42).get_state()[1])
+    a = helpers.make_sampler(12, V, E, np.random.default_rng(1)).random_state[1]
+    b = helpers.make_sampler(12, V, E, np.random.default_rng(1)).random_state[1]
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError, match="rng"):
+        helpers.make_sampler(12, V, E, rng=None)
+
+
+def test_init_walkers_gives_up_when_the_ball_is_far_too_large():
+    with pytest.raises(RuntimeError, match="reduce `scale`"):
+        helpers.init_walkers(P, 12, 0, scale=1e6, bounds={"mean": (-50.0, 50.0), "sigma": (0.0, 50.0)})

@@ -1,0 +1,112 @@
+"""Private numerical tools shared by the modules: one of each.
+
+* :func:`as_generator` - the one place where an ``rng`` argument (a seed or a
+  ``numpy.random.Generator``) becomes a Generator;
+* :func:`logsumexp` - the one log-sum-exp of the package;
+* :func:`central_hessian` - the one finite-difference Hessian.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+#: What an ``rng`` argument may be.
+RNGLike = int | np.random.Generator
+
+
+def as_generator(rng: RNGLike) -> np.random.Generator:
+    """Normalise an ``rng`` argument: an int seed or a Generator (returned as is).
+
+    ``as_generator(0)`` is ``np.random.default_rng(0)``, the stream the
+    tutorial's ``seed=0`` arguments always gave.
+
+    Raises
+    ------
+    TypeError
+        ``rng`` is neither (``None`` is refused: randomness must be explicit).
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(seed_of(rng))
+
+
+def seed_of(rng: RNGLike) -> int:
+    """An int seed from an ``rng`` argument: the int itself, or one drawn from the Generator.
+
+    For libraries that want a seed rather than a Generator (emcee's legacy
+    ``RandomState``, scikit-learn's ``random_state``) and for worker processes.
+    """
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(0, 2**32))
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
+        return int(rng)
+    raise TypeError(
+        f"rng = {rng!r}: pass a non-negative int seed (e.g. rng=0) or a numpy.random.Generator "
+        "(e.g. rng=np.random.default_rng(0))"
+    )
+
+
+def logsumexp(a: np.ndarray, axis: int | tuple[int, ...] = 0) -> np.ndarray:
+    """``ln sum exp(a)`` along ``axis``, for real, finite-maximum input.
+
+    The algorithm of :func:`scipy.special.logsumexp` (Blanchard, Higham & Higham
+    2021: the largest term is taken out of the sum and added back with
+    ``log1p``), written in plain numpy, so results are bit-for-bit scipy's.
+    Measured (numpy 2.4, scipy 1.17, one core) on a (3, 712) array: 47 us here
+    against about 300 us for scipy's array-API wrapper, which the distance-aware
+    EM calls once per step, tens of thousands of times per cluster.
+    """
+    a = np.asarray(a, dtype=float)
+    a_max = np.max(a, axis=axis, keepdims=True)
+    is_max = a == a_max
+    with np.errstate(invalid="ignore"):  # -inf - -inf in an all -inf column
+        terms = np.subtract(a, a_max)
+    np.exp(terms, out=terms)
+    np.copyto(terms, 0.0, where=is_max)  # the largest terms are added back below
+    s = np.sum(terms, axis=axis, keepdims=True)
+    m = np.sum(is_max, axis=axis, keepdims=True)  # how many terms share the maximum
+    if m.max() == 1:  # the usual case: s / 1 and log(1) = 0 would change no bit
+        return np.squeeze(np.log1p(s) + a_max, axis=axis)
+    return np.squeeze(np.log1p(s / m) + np.log(m) + a_max, axis=axis)
+
+
+def central_hessian(
+    f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, h: np.ndarray, fixed: Sequence[int] = ()
+) -> np.ndarray:
+    """Hessian of a scalar function by central differences.
+
+    ``H_ij = [f(x + h_i e_i + h_j e_j) - f(x + h_i e_i - h_j e_j) - f(x - h_i e_i + h_j e_j)
+    + f(x - h_i e_i - h_j e_j)] / (4 h_i h_j)``, computed for ``i <= j`` and
+    mirrored.
+
+    Parameters
+    ----------
+    f : callable
+        Vectorised function: an array of points, shape (n_points, n_dim), to
+        their values, shape (n_points,).
+    x : ndarray, shape (n_dim,)
+        Where to evaluate the Hessian.
+    h : ndarray, shape (n_dim,)
+        Step of each coordinate.
+    fixed : sequence of int, default=()
+        Coordinates held fixed: their rows and columns are zero.
+
+    Returns
+    -------
+    ndarray, shape (n_dim, n_dim)
+    """
+    n = x.size
+    free = [i for i in range(n) if i not in fixed]
+    pairs = [(i, j) for a, i in enumerate(free) for j in free[a:]]
+    steps = np.eye(n) * h
+    ei = steps[[i for i, _ in pairs]]
+    ej = steps[[j for _, j in pairs]]
+    points = np.concatenate([x + ei + ej, x + ei - ej, x - ei + ej, x - ei - ej])
+    fpp, fpm, fmp, fmm = np.asarray(f(points), dtype=float).reshape(4, len(pairs))
+    H = np.zeros((n, n))
+    for k, (i, j) in enumerate(pairs):
+        H[i, j] = H[j, i] = (fpp[k] - fpm[k] - fmp[k] + fmm[k]) / (4.0 * h[i] * h[j])
+    return H

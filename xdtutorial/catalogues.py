@@ -1,0 +1,207 @@
+"""Writing results (notebooks 05 and 07): member catalogues, the survey table, text summaries.
+
+Every writer starts its file with ``#`` lines documenting the columns and uses
+fixed number formats, so the files are reproducible byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .cluster_fit import ClusterFit
+from .data import BaumgardtTable, pmem_weighted_mean
+from .model import PARAM_NAMES
+
+
+def format_cluster_fit(fit: ClusterFit) -> str:
+    """A short, fixed-format text summary of a :class:`~xdtutorial.cluster_fit.ClusterFit`.
+
+    Parameters
+    ----------
+    fit : ClusterFit
+        From :func:`~xdtutorial.cluster_fit.fit_cluster`.
+
+    Returns
+    -------
+    str
+        Several lines: sample, mean, dispersion, membership profile, field
+        Gaussians, model, likelihood, and the verdict with its reason.
+    """
+    disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
+    lines = [
+        f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
+        f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
+        f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s",
+        f"  membership     p0 = {fit.p_centre:.3f} at the centre, Plummer scale radius {fit.r_scale:.0f} arcsec",
+    ]
+    for i, (m, s, w) in enumerate(fit.field, start=1):
+        lines.append(f"  field {i}        {m:9.2f} km/s, sigma {s:6.2f} km/s, weight {w:.3f}")
+    lines += [
+        f"  model          {fit.model}",
+        f"  ln L = {fit.log_likelihood:.2f}, BIC = {fit.bic:.2f}; best solution reached by "
+        f"{fit.n_reached} of {fit.n_starts} starts",
+        f"  reliable: {fit.reliable} ({fit.reason})",
+    ]
+    return "\n".join(lines)
+
+
+#: Columns of the survey table written by :func:`write_survey_csv`.
+SURVEY_COLUMNS: dict[str, str] = {
+    "name": "cluster name in the compilation",
+    "n_stars": "stars fitted",
+    "mean": "cluster mean line-of-sight velocity [km/s]",
+    "mean_err": "its 1-sigma uncertainty [km/s]",
+    "dispersion": "intrinsic velocity dispersion [km/s] (one value for the whole cluster)",
+    "dispersion_err": "its 1-sigma uncertainty [km/s] (empty when unresolved)",
+    "members": "expected number of members (sum of membership probabilities)",
+    "n_field": "field Gaussians in the model chosen by BIC",
+    "r_scale": "Plummer scale radius of the membership profile [arcsec]",
+    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, for comparison [km/s]",
+    "reliable": "whether the data pin the cluster down (see reason)",
+    "reason": "plain-language reason, or ok",
+}
+
+
+def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], table: BaumgardtTable) -> None:
+    """Write the survey as CSV with a ``#`` header documenting the columns.
+
+    The columns are :data:`SURVEY_COLUMNS`; numbers have fixed formats and
+    unknown values are empty, so the file is reproducible byte for byte.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file (its directory is created).
+    fits : sequence of ClusterFit
+        From :func:`~xdtutorial.survey.survey`.
+    table : BaumgardtTable
+        The compilation, for the P_Mem-weighted comparison velocity.
+    """
+
+    def num(x: float, fmt: str) -> str:
+        return format(x, fmt) if np.isfinite(x) else ""
+
+    lines = ["# Survey of the Baumgardt (2019) compilation with helpers.fit_cluster; columns:"]
+    lines += [f"#   {k}: {t}" for k, t in SURVEY_COLUMNS.items()]
+    lines.append(",".join(SURVEY_COLUMNS))
+    for f in fits:
+        pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
+        reason = f.reason.replace('"', "'")
+        lines.append(
+            f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(f.mean_err, '.2f')},{num(f.dispersion, '.2f')},"
+            f"{num(f.dispersion_err, '.2f')},{num(f.expected_members, '.1f')},{len(f.field)},"
+            f"{num(f.r_scale, '.0f')},{num(pm, '.2f')},{f.reliable},\"{reason}\""
+        )
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+#: Column descriptions written at the top of member catalogues.
+CATALOGUE_COLUMNS: dict[str, str] = {
+    "line": "line number of the star in the compilation file",
+    "ra": "right ascension (J2000) [deg]",
+    "dec": "declination (J2000) [deg]",
+    "distance": "projected distance from the cluster centre [arcsec]",
+    "velocity": "line-of-sight velocity [km/s]",
+    "velocity_error": "1-sigma velocity uncertainty [km/s]",
+    "p_member": "membership probability, mean over the posterior samples",
+    "p_member_std": "standard deviation of the membership probability over the posterior samples",
+    "p_mem_baumgardt": "Baumgardt's P_Mem from the compilation, for comparison",
+}
+
+
+def write_member_catalogue(
+    path: str | os.PathLike[str],
+    stars: np.recarray,
+    p_member: Any,
+    p_member_std: Any,
+    *,
+    threshold: float = 0.5,
+    title: str = "",
+) -> int:
+    """Write the stars with mean membership probability above ``threshold`` as CSV.
+
+    The file starts with ``#`` comment lines describing every column (read it
+    with ``pandas.read_csv(path, comment="#")``, or with numpy as
+    ``np.genfromtxt([r for r in open(path) if r[0] != "#"], delimiter=",", names=True)``);
+    rows are in file order and
+    numbers have fixed formats, so the file is reproducible byte for byte.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output file; its directory is created if needed.
+    stars : numpy.recarray, shape (n_stars,)
+        From :func:`load_cluster`.
+    p_member, p_member_std : array_like, shape (n_stars,)
+        Posterior mean and standard deviation of each star's membership probability.
+    threshold : float, default=0.5
+        Minimum ``p_member`` to be listed.
+    title : str, default=""
+        First comment line (e.g. the cluster and the model).
+
+    Returns
+    -------
+    int
+        Number of stars written.
+
+    Raises
+    ------
+    ValueError
+        ``p_member`` or ``p_member_std`` does not have the shape of ``stars``.
+    """
+    p_member = np.asarray(p_member, dtype=float)
+    p_member_std = np.asarray(p_member_std, dtype=float)
+    if p_member.shape != stars.shape or p_member_std.shape != stars.shape:
+        raise ValueError(
+            f"p_member {p_member.shape} and p_member_std {p_member_std.shape} must match stars {stars.shape}"
+        )
+    keep = p_member > threshold
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}"] if title else []
+    lines.append(f"# stars with p_member > {threshold:g}; columns:")
+    lines += [f"#   {name}: {text}" for name, text in CATALOGUE_COLUMNS.items()]
+    lines.append(",".join(CATALOGUE_COLUMNS))
+    for s, q, dq in zip(stars[keep], p_member[keep], p_member_std[keep], strict=True):
+        lines.append(
+            f"{s.line},{s.ra:.6f},{s.dec:.6f},{s.distance:.2f},{s.velocity:.2f},{s.velocity_error:.2f},"
+            f"{q:.4f},{dq:.4f},{s.p_mem:.3f}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return int(keep.sum())
+
+
+
+def format_params(params: Any, *, names: Sequence[str] = PARAM_NAMES, fmt: str = "{:9.4f}") -> str:
+    """Format a parameter vector as ``name = value`` pairs with a fixed format.
+
+    Parameters
+    ----------
+    params : array_like, shape (n_params,)
+        Parameter vector.
+    names : sequence of str, default=PARAM_NAMES
+        One name per parameter.
+    fmt : str, default="{:9.4f}"
+        Format of each value (explicit, so outputs are reproducible).
+
+    Returns
+    -------
+    str
+        ``"mean1 =  -44.8000  sigma1 = ..."``, pairs separated by two spaces.
+
+    Raises
+    ------
+    ValueError
+        ``params`` and ``names`` differ in length.
+    """
+    values = np.ravel(params)
+    if values.size != len(names):
+        raise ValueError(f"{values.size} parameters but {len(names)} names {tuple(names)}: pass names= of that length")
+    return "  ".join(f"{n} = {fmt.format(x)}" for n, x in zip(names, values, strict=True))

@@ -1,0 +1,566 @@
+"""Data access (notebook 01): the pinned compilation, its strict parser, the cluster loaders.
+
+Baumgardt's 2019 compilation of individual-star line-of-sight velocities
+(Baumgardt & Hilker 2018, MNRAS 478, 1520; Baumgardt et al. 2019, MNRAS 482,
+5138) is downloaded once from a pinned URL and checked against a pinned
+SHA-256; nothing is ever read unverified.  The fixed-width file is read by
+character position and every row is validated: a malformed row raises
+:class:`DataFormatError` naming the line, rows that cannot belong to a cluster
+field are skipped by policy and listed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import hashlib
+import logging
+import os
+import pathlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: File name of the compilation, in the cache directory and in ``GMM_DATA_DIR``.
+DATA_FILENAME = "baumgardt2019_appendix_combined_table.txt"
+#: Pinned, immutable copy of the 2019-10-17 snapshot (see data/README.md).
+DATA_URL = (
+    "https://raw.githubusercontent.com/balbinot/supaharris/"
+    "5c270d7657d16e18dd6df3d8cb051f21c9444864/data/MW_GCS_Hilker2019/"
+    "appendix_combined_table.txt"
+)
+#: SHA-256 of that snapshot.
+DATA_SHA256 = "4af8186b0eefc8761f8a7237735579fe9a6e02ca644cb496c53190fd00aeff43"
+#: Environment variable that overrides the data directory.
+DATA_DIR_ENV = "GMM_DATA_DIR"
+#: Environment variable naming the folder the notebooks write their result tables to.
+RESULTS_DIR_ENV = "XD_RESULTS_DIR"
+
+
+class DataUnavailableError(OSError):
+    """The data file is not on disk and could not be downloaded."""
+
+
+class DataChecksumError(ValueError):
+    """A data file on disk (or just downloaded) does not have the pinned SHA-256."""
+
+
+class DataFormatError(ValueError):
+    """A data file does not follow the documented format; the message names the line."""
+
+
+def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """Directory where the compilation is looked for and cached.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, default=None
+        Explicit directory.  If None, the environment variable ``GMM_DATA_DIR``
+        is used when set, otherwise the repository's ``data/`` folder (next to
+        ``helpers.py``).
+
+    Returns
+    -------
+    pathlib.Path
+        The directory (it need not exist yet).
+    """
+    if data_dir is not None:
+        return pathlib.Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return pathlib.Path(env).expanduser()
+    return pathlib.Path(__file__).resolve().parent.parent / "data"
+
+
+def results_dir(results: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """Folder the notebooks write their result tables (CSV files) to, created if needed.
+
+    The committed tables live in ``notebooks/results/``; only the maintainers'
+    ``make notebooks`` refreshes them.  The tests (``make test``) set
+    ``XD_RESULTS_DIR`` to a scratch folder under ``build/``, so that running them
+    changes no tracked file.
+
+    Parameters
+    ----------
+    results : str or path-like, default=None
+        Explicit folder.  If None, the environment variable ``XD_RESULTS_DIR`` is
+        used when set, otherwise ``results/`` relative to the working directory
+        (the notebooks run in ``notebooks/``).
+
+    Returns
+    -------
+    pathlib.Path
+        The folder, which exists on return.
+    """
+    if results is None:
+        results = os.environ.get(RESULTS_DIR_ENV) or "results"
+    path = pathlib.Path(results).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_data(
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    url: str = DATA_URL,
+    sha256: str = DATA_SHA256,
+    filename: str = DATA_FILENAME,
+) -> pathlib.Path:
+    """Return the path of the verified data file, downloading it if needed.
+
+    The file is looked for in :func:`data_directory`.  If present, its SHA-256
+    is checked; if absent, it is downloaded with :mod:`pooch` from the pinned
+    ``url`` and checked the same way.  Nothing is ever accepted unverified.
+
+    Parameters
+    ----------
+    data_dir : str or path-like, default=None
+        Directory to look in and cache to (see :func:`data_directory`).
+    url : str, default=DATA_URL
+        Where to download from.
+    sha256 : str, default=DATA_SHA256
+        Expected SHA-256 hex digest.
+    filename : str, default=DATA_FILENAME
+        File name inside the directory.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the verified file.
+
+    Raises
+    ------
+    DataChecksumError
+        The file on disk, or the downloaded one, has another checksum.
+    DataUnavailableError
+        The file is absent and the download failed (e.g. no network).
+    """
+    directory = data_directory(data_dir)
+    path = directory / filename
+    if path.is_file():
+        found = _sha256(path)
+        if found != sha256:
+            raise DataChecksumError(
+                f"{path} has SHA-256 {found}, expected {sha256}. The file is corrupt or a "
+                f"different version (Baumgardt's live file has grown since the pinned 2019 "
+                f"snapshot). Delete it to download the pinned copy again from {url}"
+            )
+        return path
+    try:
+        import pooch
+    except ImportError as err:  # pragma: no cover - pooch is a hard requirement
+        raise DataUnavailableError(
+            f"{path} is missing and pooch is not installed to download it; "
+            "`pip install -r requirements.txt`"
+        ) from err
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fetched = pooch.retrieve(
+            url, known_hash=f"sha256:{sha256}", fname=filename, path=directory, progressbar=False
+        )
+    except ValueError as err:
+        # pooch raises ValueError when the downloaded file's hash does not match
+        # (and deletes the bad download).
+        raise DataChecksumError(
+            f"the file downloaded from {url} does not have SHA-256 {sha256}: {err}"
+        ) from err
+    except Exception as err:  # network errors come from requests, OSError, ...
+        raise DataUnavailableError(
+            f"{filename} is not in {directory} and could not be downloaded from {url} "
+            f"({type(err).__name__}: {err}).\n"
+            f"Fix: download that URL on a machine with network access and save it as "
+            f"{path}, or point the environment variable {DATA_DIR_ENV} at a directory "
+            f"that holds {filename} (SHA-256 {sha256})."
+        ) from err
+    return pathlib.Path(fetched)
+
+
+# Fixed-width layout of the compilation: (field, start, stop, kind).  Column
+# positions measured on the 2019 snapshot (header line 1 names, line 2 units).
+_COLUMNS: tuple[tuple[str, int, int, str], ...] = (
+    ("cluster", 0, 9, "name"),
+    ("twomass_id", 9, 27, "id"),
+    ("ra", 27, 39, "required"),
+    ("dec", 39, 52, "required"),
+    ("velocity", 52, 62, "required"),
+    ("velocity_error", 62, 71, "required"),
+    ("distance", 71, 81, "required"),
+    ("j_mag", 81, 88, "optional"),
+    ("j_mag_error", 88, 94, "optional"),
+    ("k_mag", 94, 102, "optional"),
+    ("k_mag_error", 102, 108, "optional"),
+    ("p_mem", 108, 116, "required"),
+    ("n_rv", 116, 120, "required"),
+    ("p_single", 120, 127, "optional"),
+)
+_MIN_LINE = 119  # the last required column (NRV) ends here; trailing blanks may be stripped
+_MAX_LINE = 127
+
+#: dtype of the star tables returned by the readers.
+STAR_DTYPE = np.dtype(
+    [
+        ("cluster", "U9"),
+        ("twomass_id", "U16"),
+        ("ra", "f8"),
+        ("dec", "f8"),
+        ("velocity", "f8"),
+        ("velocity_error", "f8"),
+        ("distance", "f8"),
+        ("j_mag", "f8"),
+        ("j_mag_error", "f8"),
+        ("k_mag", "f8"),
+        ("k_mag_error", "f8"),
+        ("p_mem", "f8"),
+        ("n_rv", "i4"),
+        ("p_single", "f8"),
+        ("line", "i4"),
+    ]
+)
+
+#: Rows with a projected distance beyond this [arcsec] (5 degrees) cannot belong
+#: to a globular-cluster field and are skipped (the 2019 snapshot has one:
+#: an NGC 6316 placeholder row at 546830 arcsec, with NRV = 0).
+MAX_DISTANCE_ARCSEC = 18000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BaumgardtTable:
+    """A parsed compilation: the stars kept and the rows skipped, with reasons.
+
+    Attributes
+    ----------
+    stars : numpy.recarray of dtype STAR_DTYPE, shape (n_stars,)
+        One record per star; ``line`` is the 1-based line number in the file.
+    skipped : tuple of (int, str, str)
+        ``(line number, reason, line text)`` for every row skipped by policy.
+    path : str
+        The file read (or ``"<lines>"``).
+    """
+
+    stars: np.recarray
+    skipped: tuple[tuple[int, str, str], ...]
+    path: str
+
+
+def _parse_float(text: str, field: str, lineno: int, line: str, source: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataFormatError(
+            f"{source}, line {lineno}: column {field!r} holds {text!r}, not a number "
+            f"(row: {line!r})"
+        ) from None
+    if not np.isfinite(value):
+        raise DataFormatError(
+            f"{source}, line {lineno}: column {field!r} is {text!r}; finite values are "
+            f"required (row: {line!r})"
+        )
+    return value
+
+
+def _parse_row(line: str, lineno: int, source: str) -> tuple[Any, ...]:
+    """Parse one data row of the fixed-width compilation (strictly)."""
+    if "\t" in line:
+        raise DataFormatError(
+            f"{source}, line {lineno}: contains a tab; the format is fixed-width with "
+            f"spaces (row: {line!r})"
+        )
+    if not (_MIN_LINE <= len(line) <= _MAX_LINE):
+        raise DataFormatError(
+            f"{source}, line {lineno}: {len(line)} characters, expected {_MIN_LINE} to "
+            f"{_MAX_LINE} (rows are 123 or 127): truncated or shifted row {line!r}"
+        )
+    # A value straddling a column boundary means the columns have shifted.
+    for _, start, _, _ in _COLUMNS[2:]:
+        if start < len(line) and line[start - 1] != " " and line[start] != " ":
+            raise DataFormatError(
+                f"{source}, line {lineno}: a value crosses the column boundary at "
+                f"character {start} - columns are shifted (row: {line!r})"
+            )
+    values: list[Any] = []
+    for field, start, stop, kind in _COLUMNS:
+        text = line[start:stop].strip()
+        if kind == "name":
+            if not text:
+                raise DataFormatError(f"{source}, line {lineno}: empty cluster name ({line!r})")
+            values.append(text)
+            continue
+        if " " in text:
+            raise DataFormatError(
+                f"{source}, line {lineno}: column {field!r} holds {text!r}, two values in "
+                f"one column - columns are shifted (row: {line!r})"
+            )
+        if kind == "id":
+            values.append(text)
+        elif not text:
+            if kind == "required":
+                raise DataFormatError(
+                    f"{source}, line {lineno}: required column {field!r} "
+                    f"(characters {start}-{stop}) is empty (row: {line!r})"
+                )
+            values.append(np.nan)
+        else:
+            values.append(_parse_float(text, field, lineno, line, source))
+    rec = dict(zip([c[0] for c in _COLUMNS], values, strict=True))
+    problems = []
+    if not 0.0 <= rec["ra"] <= 360.0:
+        problems.append(f"RA = {rec['ra']} deg outside [0, 360]")
+    if not -90.0 <= rec["dec"] <= 90.0:
+        problems.append(f"DEC = {rec['dec']} deg outside [-90, 90]")
+    if rec["velocity_error"] <= 0.0:
+        problems.append(f"E_RV = {rec['velocity_error']} km/s is not positive")
+    if rec["distance"] < 0.0:
+        problems.append(f"DCEN = {rec['distance']} arcsec is negative")
+    if not 0.0 <= rec["p_mem"] <= 1.0:
+        problems.append(f"P_Mem = {rec['p_mem']} outside [0, 1]")
+    if rec["n_rv"] != int(rec["n_rv"]) or rec["n_rv"] < 0:
+        problems.append(f"NRV = {rec['n_rv']} is not a count")
+    if problems:
+        raise DataFormatError(f"{source}, line {lineno}: " + "; ".join(problems) + f" ({line!r})")
+    rec["n_rv"] = int(rec["n_rv"])
+    return (*rec.values(), lineno)
+
+
+def read_baumgardt_table(
+    source: str | os.PathLike[str] | Sequence[str],
+) -> BaumgardtTable:
+    """Read Baumgardt's fixed-width compilation of individual-star velocities.
+
+    Columns are read by character position (see ``_COLUMNS``), so a blank 2MASS
+    ID or missing magnitudes never shift the others.  Every row is validated;
+    any malformed row raises :class:`DataFormatError` naming the line.  Rows
+    that are well formed but physically impossible for a cluster field are
+    *skipped by policy* and listed in ``BaumgardtTable.skipped``: rows with no
+    velocity measurement (``NRV = 0``) or a projected distance beyond
+    :data:`MAX_DISTANCE_ARCSEC`.
+
+    Parameters
+    ----------
+    source : str, path-like, or sequence of str
+        Path of the file, or its lines (without newline characters).
+
+    Returns
+    -------
+    BaumgardtTable
+        ``stars`` (numpy.recarray with fields ``cluster``, ``twomass_id``,
+        ``ra``, ``dec`` [deg], ``velocity``, ``velocity_error`` [km/s],
+        ``distance`` [arcsec from the cluster centre], ``j_mag``, ``k_mag`` and
+        their errors [mag, NaN when absent], ``p_mem``, ``n_rv``, ``p_single``
+        [NaN when absent] and ``line``) and ``skipped``.
+
+    Raises
+    ------
+    DataFormatError
+        Wrong header, or a malformed row (the message gives line and content).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        with open(source, encoding="ascii", errors="strict") as fh:
+            try:
+                lines = fh.read().splitlines()
+            except UnicodeDecodeError as err:
+                raise DataFormatError(f"{name}: not an ASCII text file ({err})") from None
+    else:
+        name = "<lines>"
+        lines = list(source)
+    if len(lines) < 2 or not lines[0].startswith("Cluster") or "E_RV" not in lines[0]:
+        first = lines[0] if lines else ""
+        raise DataFormatError(
+            f"{name}, line 1: expected the compilation's header starting 'Cluster  2MASS ID  "
+            f"RA  DEC  RV  E_RV ...', found {first!r}"
+        )
+    if "[km/sec]" not in lines[1]:
+        raise DataFormatError(
+            f"{name}, line 2: expected the units line with '[km/sec]', found {lines[1]!r}"
+        )
+    rows, skipped = [], []
+    for lineno, line in enumerate(lines[2:], start=3):
+        if not line.strip():
+            if lineno == len(lines):
+                continue
+            raise DataFormatError(f"{name}, line {lineno}: blank line inside the table")
+        rec = _parse_row(line.rstrip("\r"), lineno, name)
+        n_rv, distance = rec[12], rec[6]
+        if n_rv == 0:
+            skipped.append((lineno, "NRV = 0: no velocity measurement behind this row", line))
+        elif distance > MAX_DISTANCE_ARCSEC:
+            skipped.append(
+                (lineno, f"DCEN = {distance:.0f} arcsec is beyond {MAX_DISTANCE_ARCSEC:.0f}", line)
+            )
+        else:
+            rows.append(rec)
+    stars = np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+    for lineno, reason, _ in skipped:
+        log.info("%s, line %d skipped: %s", name, lineno, reason)
+    return BaumgardtTable(stars=stars, skipped=tuple(skipped), path=name)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_table_cached(path: str, mtime_ns: int, size: int) -> BaumgardtTable:
+    return read_baumgardt_table(path)
+
+
+def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
+    """Read (and cache in memory) the whole compilation.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        File to read; by default the verified file from :func:`fetch_data`.
+
+    Returns
+    -------
+    BaumgardtTable
+        The parsed compilation (cached per path, size and modification time).
+    """
+    p = pathlib.Path(path) if path is not None else fetch_data()
+    st = p.stat()
+    return _load_table_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def cluster_names(table: BaumgardtTable | None = None) -> list[str]:
+    """Names of every cluster in the compilation, in file order.
+
+    Parameters
+    ----------
+    table : BaumgardtTable, default=None
+        A parsed table; by default :func:`load_table`.
+
+    Returns
+    -------
+    list of str
+    """
+    table = load_table() if table is None else table
+    _, first = np.unique(table.stars.cluster, return_index=True)
+    return [str(n) for n in table.stars.cluster[np.sort(first)]]
+
+
+def _normalise_name(name: str) -> str:
+    return "".join(name.split()).upper()
+
+
+def load_cluster(name: str = "NGC 288", table: BaumgardtTable | None = None) -> np.recarray:
+    """Stars in the field of one cluster.
+
+    Parameters
+    ----------
+    name : str, default="NGC 288"
+        Cluster name as in the compilation; spaces and case are ignored
+        (``"ngc288"`` finds ``"NGC 288"``).
+    table : BaumgardtTable, default=None
+        A parsed table; by default :func:`load_table`.
+
+    Returns
+    -------
+    numpy.recarray, shape (n_stars,)
+        Fields as in :func:`read_baumgardt_table`; the ones the tutorial uses are
+        ``ra``, ``dec`` [deg], ``distance`` [arcsec], ``velocity``,
+        ``velocity_error`` [km/s] and ``p_mem``.
+
+    Raises
+    ------
+    KeyError
+        Unknown name; the message lists the closest known names.
+    """
+    table = load_table() if table is None else table
+    wanted = _normalise_name(name)
+    names = cluster_names(table)
+    by_key = {_normalise_name(n): n for n in names}
+    if wanted not in by_key:
+        close = difflib.get_close_matches(wanted, list(by_key), n=5, cutoff=0.5)
+        hint = ", ".join(repr(by_key[c]) for c in close) or "none"
+        raise KeyError(
+            f"no cluster {name!r} in {table.path}; closest names: {hint}. "
+            "helpers.cluster_names() lists all of them."
+        )
+    return table.stars[table.stars.cluster == by_key[wanted]]
+
+
+def load_cluster_file(
+    path: str | os.PathLike[str],
+    *,
+    usecols: tuple[int, int, int] = (4, 5, 6),
+    skiprows: int = 2,
+) -> np.recarray:
+    """Read a per-cluster whitespace-separated velocity file.
+
+    Baumgardt's site serves today one file per cluster with two header lines
+    and, among others, the projected distance [arcsec], velocity and velocity
+    error [km/s] at 0-based columns 4, 5 and 6.  Use this to "choose your own
+    cluster" from a newer download.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+    usecols : tuple of int, default=(4, 5, 6)
+        0-based columns of distance [arcsec], velocity and error [km/s].
+    skiprows : int, default=2
+        Number of header lines.
+
+    Returns
+    -------
+    numpy.recarray, shape (n_stars,)
+        Same dtype as :func:`load_cluster`; fields not in the file are NaN
+        (numbers) or empty (text); ``cluster`` is the file's stem.
+
+    Raises
+    ------
+    DataFormatError
+        A row with too few columns, a non-number, or a non-positive error.
+    """
+    path = pathlib.Path(path)
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    need = max(usecols) + 1
+    for lineno, line in enumerate(lines[skiprows:], start=skiprows + 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) < need:
+            raise DataFormatError(
+                f"{path}, line {lineno}: {len(parts)} columns, need at least {need} "
+                f"(distance, velocity, error at columns {usecols}): {line!r}"
+            )
+        d, v, e = (_parse_float(parts[c], f"column {c}", lineno, line, str(path)) for c in usecols)
+        if e <= 0:
+            raise DataFormatError(f"{path}, line {lineno}: velocity error {e} km/s is not positive")
+        if d < 0:
+            raise DataFormatError(f"{path}, line {lineno}: distance {d} arcsec is negative")
+        rows.append((path.stem[:9], "", np.nan, np.nan, v, e, d) + (np.nan,) * 5 + (0, np.nan, lineno))
+    if not rows:
+        raise DataFormatError(f"{path}: no data rows after {skiprows} header lines")
+    return np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+
+
+def pmem_weighted_mean(stars: np.recarray) -> float:
+    """Mean velocity weighted by Baumgardt's membership probability ``p_mem``.
+
+    An independent reference for the cluster velocity (not a fit).
+
+    Parameters
+    ----------
+    stars : numpy.recarray, shape (n_stars,)
+        From :func:`load_cluster`; the fields ``velocity`` [km/s] and ``p_mem`` are used.
+
+    Returns
+    -------
+    float
+        The weighted mean [km/s]; NaN when every ``p_mem`` is 0.
+    """
+    w = np.asarray(stars.p_mem, dtype=float)
+    return float(np.average(stars.velocity, weights=w)) if w.sum() > 0 else float("nan")
+

@@ -1,0 +1,220 @@
+"""Plots shared by the notebooks, and their matplotlib style.
+
+Data positional (per-star arrays in the order ``v, verr, distance``), options
+keyword-only, ``ax=None`` to draw into an existing axes, ``*_kwargs`` passed
+through to matplotlib; each returns the axes and never calls ``plt.show()``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._numerics import RNGLike
+from .model import model_density, sample_mock
+
+
+def notebook_style(*, dpi: int = 110, width: float = 9.5) -> None:
+    """Matplotlib settings shared by the notebooks: figures readable on a projector.
+
+    A full-width figure is ``width`` inches wide, so at the default ``dpi`` a
+    stored PNG is about 1000 pixels wide, with 12-13 pt text.
+
+    Parameters
+    ----------
+    dpi : int, default=110
+        Resolution of inline and saved figures [dots per inch].
+    width : float, default=9.5
+        Width of a default (full-width) figure [inches]; the height is 0.55 of it.
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams.update(
+        {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (width, 0.55 * width), "font.size": 12,
+         "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11, "xtick.labelsize": 11,
+         "ytick.labelsize": 11, "legend.frameon": False}
+    )
+
+
+def _axes(ax: Any) -> Any:
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots()
+    return ax
+
+
+def _prepare(v: Any, distance: Any, ax: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """Velocities and distances as arrays, and the axes to draw into (a new figure if None).
+
+    Refuses negative distances: velocities passed in their place.
+    """
+    v = np.asarray(v, dtype=float)
+    distance = np.asarray(distance, dtype=float)
+    if distance.shape != v.shape:
+        raise ValueError(f"distance has shape {distance.shape}, v has {v.shape}: pass one distance per star")
+    if np.any(distance < 0) or not np.all(np.isfinite(distance)):
+        raise ValueError(
+            f"distance holds {np.min(distance)}: projected distances are finite and non-negative; "
+            "the per-star arrays come in the order v, verr, distance"
+        )
+    return v, distance, _axes(ax)
+
+
+def _velocity_distance_axes(ax: Any, v: np.ndarray, percentiles: tuple[float, float]) -> None:
+    """Labels, and a y-range from velocity percentiles with the stars left out counted."""
+    lo, hi = np.percentile(v, percentiles)
+    pad = 0.15 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+    outside = int(np.sum((v < lo - pad) | (v > hi + pad)))
+    if outside:
+        ax.text(0.98, 0.02, f"{outside} star(s) outside the y-range", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize="small")
+    ax.set_xlabel("projected distance from centre [arcsec]")
+    ax.set_ylabel("line-of-sight velocity [km/s]")
+
+
+def plot_velocity_vs_distance(
+    v: Any,
+    verr: Any,
+    distance: Any,
+    *,
+    ax: Any = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+    errorbar_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Velocity against projected distance, with error bars.
+
+    The y-range spans the given percentiles of the velocities (plus a margin)
+    so a few far outliers do not flatten the plot; the number of stars outside
+    it is written in the corner.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    distance : array_like, shape (n_stars,)
+        Projected distance [arcsec].
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    percentiles : (float, float), default=(2, 98)
+        Velocity percentiles defining the y-range.
+    errorbar_kwargs : dict, default=None
+        Passed to ``ax.errorbar``.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        ``distance`` has another shape than ``v``, or negative values.
+    """
+    v, distance, ax = _prepare(v, distance, ax)
+    kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
+    kw.update(errorbar_kwargs or {})
+    ax.errorbar(distance, v, yerr=verr, **kw)
+    _velocity_distance_axes(ax, v, percentiles)
+    return ax
+
+
+def plot_membership(
+    v: Any,
+    distance: Any,
+    prob: Any,
+    *,
+    ax: Any = None,
+    percentiles: tuple[float, float] = (2.0, 98.0),
+    scatter_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Velocity against distance, coloured by cluster-membership probability.
+
+    Parameters
+    ----------
+    v : array_like, shape (n_stars,)
+        Velocities [km/s].
+    distance : array_like, shape (n_stars,)
+        Projected distance [arcsec].
+    prob : array_like, shape (n_stars,)
+        Membership probabilities in [0, 1].
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    percentiles : (float, float), default=(2, 98)
+        Velocity percentiles defining the y-range.
+    scatter_kwargs : dict, default=None
+        Passed to ``ax.scatter``.
+
+    Returns
+    -------
+    matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        ``distance`` has another shape than ``v``, or negative values.
+    """
+    v, distance, ax = _prepare(v, distance, ax)
+    kw = {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0}
+    kw.update(scatter_kwargs or {})
+    sc = ax.scatter(distance, v, c=prob, **kw)
+    ax.figure.colorbar(sc, ax=ax, label="membership probability")
+    _velocity_distance_axes(ax, v, percentiles)
+    return ax
+
+
+def plot_model_vs_mock(
+    v: Any,
+    verr: Any,
+    params: Any,
+    rng: RNGLike,
+    *,
+    ax: Any = None,
+    bins: Any = None,
+    hist_kwargs: dict[str, Any] | None = None,
+) -> Any:
+    """Posterior-predictive check: data vs a mock data set vs the model density.
+
+    Draws one mock data set with :func:`sample_mock` (same per-star errors),
+    histograms both, and overlays :func:`model_density` scaled to counts.
+
+    Parameters
+    ----------
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    params : array_like, shape (5,)
+        Model parameters.
+    rng : int or numpy.random.Generator
+        Seed or source of randomness for the mock data set.
+    ax : matplotlib Axes, default=None
+        Axes to draw into; a new figure if None.
+    bins : int or array_like, default=None
+        Histogram bins; default 2 km/s bins over the 1-99 percentile range.
+    hist_kwargs : dict, default=None
+        Passed to both ``ax.hist`` calls.
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    ax = _axes(ax)
+    v = np.asarray(v, dtype=float)
+    verr = np.asarray(verr, dtype=float)
+    if bins is None:
+        lo, hi = np.percentile(v, [1, 99])
+        bins = np.arange(np.floor(lo) - 2.0, np.ceil(hi) + 2.0, 2.0)
+    bins = np.asarray(bins, dtype=float)
+    mock = sample_mock(params, verr, rng)
+    kw = {"histtype": "step", "lw": 1.5}
+    kw.update(hist_kwargs or {})
+    ax.hist(v, bins=bins, label="data", color="k", **kw)
+    ax.hist(mock, bins=bins, label="mock from model", color="C1", ls="--", **kw)
+    grid = np.linspace(bins[0], bins[-1], 400)
+    width = np.diff(bins).mean()
+    ax.plot(grid, v.size * width * model_density(params, grid, verr), color="C0",
+            label="model (error-convolved)")
+    ax.set_xlabel("line-of-sight velocity [km/s]")
+    ax.set_ylabel(f"stars per {width:g} km/s")
+    ax.legend(fontsize="small")
+    return ax

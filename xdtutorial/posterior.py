@@ -1,0 +1,243 @@
+"""Posterior sampling with emcee (notebook 05): prior, posterior, walkers, burn-in, summaries.
+
+The pieces of a Bayesian analysis of the two-component model with ``emcee``
+(Foreman-Mackey et al. 2013): a proper (finite-box) prior, the posterior,
+walker initialisation, burn-in and thinning from the integrated autocorrelation
+time, and percentile summaries.  Everything is vectorised over parameter sets
+for ``emcee.EnsembleSampler(..., vectorize=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ._numerics import RNGLike, as_generator, seed_of
+from .model import PARAM_NAMES, _as_params, _valid, log_likelihood, validate_data
+
+#: Default prior box: means within +-1000 km/s, dispersions within [0, 500] km/s.
+DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {"mean": (-1000.0, 1000.0), "sigma": (0.0, 500.0)}
+
+
+def log_prior(params: Any, *, bounds: dict[str, tuple[float, float]] | None = None) -> float | np.ndarray:
+    """Flat (uniform) prior on a finite box plus the ordering constraint.
+
+    Uniform in ``mean_k`` within ``bounds["mean"]``, in ``sigma_k`` within
+    ``bounds["sigma"]`` with ``sigma1 <= sigma2``, and in ``0 < frac1 < 1``.
+    The box must be finite: with an improper flat prior the posterior of a
+    mixture is improper (as ``frac1 -> 1`` the likelihood stops depending on
+    ``mean2``, so its integral over an infinite range diverges).
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        Parameter vector(s).
+    bounds : dict, default=None
+        ``{"mean": (lo, hi), "sigma": (lo, hi)}`` in km/s; None uses
+        :data:`DEFAULT_BOUNDS`.
+
+    Returns
+    -------
+    float or ndarray of shape (n_sets,)
+        The log-prior up to a constant: 0 inside, ``-inf`` outside.
+    """
+    b = DEFAULT_BOUNDS if bounds is None else bounds
+    p = _as_params(params)
+    (mlo, mhi), (slo, shi) = b["mean"], b["sigma"]
+    with np.errstate(invalid="ignore"):
+        inside = (
+            _valid(p)
+            & (p[..., 0] >= mlo) & (p[..., 0] <= mhi) & (p[..., 2] >= mlo) & (p[..., 2] <= mhi)
+            & (p[..., 1] >= slo) & (p[..., 3] <= shi)
+        )
+    out = np.where(inside, 0.0, -np.inf)
+    return float(out) if p.ndim == 1 else out
+
+
+def log_posterior(
+    params: Any, v: np.ndarray, verr: np.ndarray, *, bounds: dict[str, tuple[float, float]] | None = None
+) -> float | np.ndarray:
+    """Log-posterior (up to a constant) = :func:`log_prior` + :func:`log_likelihood`.
+
+    Vectorised like :func:`log_likelihood`, for ``emcee.EnsembleSampler(...,
+    vectorize=True)``.
+
+    Parameters
+    ----------
+    params : array_like, shape (5,) or (n_sets, 5)
+        Parameter vector(s).
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    float or ndarray of shape (n_sets,)
+    """
+    lp = log_prior(params, bounds=bounds)
+    p = _as_params(params)
+    if p.ndim == 1:
+        return lp + log_likelihood(p, v, verr) if np.isfinite(lp) else -np.inf
+    out = np.array(lp, dtype=float)
+    ok = np.isfinite(out)
+    if ok.any():
+        out[ok] += log_likelihood(p[ok], v, verr)
+    return out
+
+
+def init_walkers(
+    best: Any,
+    n_walkers: int,
+    rng: RNGLike,
+    *,
+    scale: float = 1e-3,
+    bounds: dict[str, tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """Starting positions for emcee: a small Gaussian ball around a best fit.
+
+    Each parameter is perturbed by ``scale * max(|value|, 1)`` times a standard
+    normal; positions outside the prior are redrawn, so every walker starts
+    with a finite log-prior.
+
+    Parameters
+    ----------
+    best : array_like, shape (5,)
+        Best-fit parameters, inside the prior.
+    n_walkers : int
+        Number of walkers (emcee needs at least ``2 * 5``).
+    rng : int or numpy.random.Generator
+        Seed or source of randomness.
+    scale : float, default=1e-3
+        Relative size of the ball.
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    ndarray, shape (n_walkers, 5)
+
+    Raises
+    ------
+    ValueError
+        ``best`` is outside the prior, or fewer than 10 walkers.
+    RuntimeError
+        No positions inside the prior after 1000 redraws (``scale`` too large).
+    """
+    best = _as_params(best)
+    rng = as_generator(rng)
+    if not np.isfinite(log_prior(best, bounds=bounds)):
+        raise ValueError(f"best fit {best!r} is outside the prior; cannot start walkers there")
+    if n_walkers < 10:
+        raise ValueError(f"n_walkers = {n_walkers}: emcee needs at least 2 * 5 = 10")
+    width = scale * np.maximum(np.abs(best), 1.0)
+    width[4] = scale * min(best[4], 1.0 - best[4])
+    pos = best + width * rng.standard_normal((n_walkers, 5))
+    for _ in range(1000):
+        bad = ~np.isfinite(log_prior(pos, bounds=bounds))
+        if not bad.any():
+            return pos
+        pos[bad] = best + width * rng.standard_normal((int(bad.sum()), 5))
+    raise RuntimeError("could not place the walkers inside the prior; reduce `scale`")
+
+
+def make_sampler(
+    n_walkers: int,
+    v: np.ndarray,
+    verr: np.ndarray,
+    rng: RNGLike,
+    *,
+    bounds: dict[str, tuple[float, float]] | None = None,
+) -> Any:
+    """An ``emcee.EnsembleSampler`` for :func:`log_posterior`, vectorised and seeded.
+
+    emcee does not take a ``numpy.random.Generator``: it keeps a legacy
+    ``RandomState`` copied from numpy's *global* state when the sampler is
+    created.  Here that state is set explicitly from ``rng``, so the chain is
+    reproducible without touching the global state.
+
+    Parameters
+    ----------
+    n_walkers : int
+        Number of walkers.
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    rng : int or numpy.random.Generator
+        Seed of the sampler's random stream (the proposals): an int seeds
+        emcee's legacy ``RandomState`` directly, a Generator gives one drawn seed.
+    bounds : dict, default=None
+        Prior box (see :func:`log_prior`).
+
+    Returns
+    -------
+    emcee.EnsembleSampler
+        With ``vectorize=True``: each step evaluates all walkers of one half
+        of the ensemble in one call of :func:`log_posterior`.
+    """
+    import emcee
+
+    v, verr = validate_data(v, verr)
+    sampler = emcee.EnsembleSampler(
+        n_walkers, 5, log_posterior, args=(v, verr), kwargs={"bounds": bounds}, vectorize=True
+    )
+    sampler.random_state = np.random.RandomState(seed_of(rng)).get_state()  # the legacy state emcee uses
+    return sampler
+
+
+def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[int, int, np.ndarray]:
+    """Burn-in and thinning from emcee's integrated autocorrelation time.
+
+    Follows the emcee documentation: discard ``2 * max(tau)`` steps and keep
+    every ``max(1, int(0.5 * min(tau)))``-th step.
+
+    Parameters
+    ----------
+    chain : ndarray, shape (n_steps, n_walkers, n_dim)
+        Full chain (``sampler.get_chain()``).
+    tol : float, default=50
+        The chain must be longer than ``tol * tau`` for the estimate to be
+        trusted (emcee's criterion).
+
+    Returns
+    -------
+    burn : int
+        Steps to discard.
+    thin : int
+        Thinning factor.
+    tau : ndarray, shape (n_dim,)
+        Integrated autocorrelation time of each parameter [steps].
+
+    Raises
+    ------
+    emcee.autocorr.AutocorrError
+        The chain is too short; the error carries the tentative ``tau``.
+    """
+    from emcee.autocorr import integrated_time
+
+    tau = integrated_time(chain, tol=tol)
+    return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
+
+
+def percentile_summary(samples: Any, *, names: Sequence[str] = PARAM_NAMES) -> str:
+    """Median and 68% interval (16th-84th percentiles) of each parameter, as a table.
+
+    Parameters
+    ----------
+    samples : array_like, shape (n_samples, n_dim)
+        Posterior samples.
+    names : sequence of str, default=PARAM_NAMES
+        Parameter names, length n_dim.
+
+    Returns
+    -------
+    str
+        A fixed-format text table (one row per parameter: median, -err, +err).
+    """
+    samples = np.asarray(samples, dtype=float)
+    q16, q50, q84 = np.percentile(samples, [16, 50, 84], axis=0)
+    rows = [f"{'parameter':<10}{'median':>10}{'-1sigma':>10}{'+1sigma':>10}"]
+    for name, lo, mid, hi in zip(names, q16, q50, q84, strict=True):
+        rows.append(f"{name:<10}{mid:>10.3f}{mid - lo:>10.3f}{hi - mid:>10.3f}")
+    return "\n".join(rows)

@@ -1,0 +1,109 @@
+"""The survey of every cluster in the compilation (notebook 07).
+
+:func:`survey` runs :func:`~xdtutorial.cluster_fit.fit_cluster` on every
+cluster with enough stars, in worker processes.  Everything a fit depends on -
+its stars, the seed, ``max_field`` and the :class:`ReliabilityCriteria` - travels
+with the job, so the result is the same with any number of processes and with
+any start method of the worker processes (fork on Linux, spawn elsewhere).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import numpy as np
+
+from ._numerics import RNGLike, seed_of
+from .cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, _check_criteria, fit_cluster
+from .data import BaumgardtTable, cluster_names, load_table
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """One cluster's fit, with everything it depends on (picklable for spawned workers)."""
+
+    name: str
+    stars: np.recarray
+    seed: int
+    max_field: int
+    criteria: ReliabilityCriteria
+
+
+def _survey_one(job: _Job) -> ClusterFit:
+    try:
+        return fit_cluster(job.stars, rng=job.seed, max_field=job.max_field, criteria=job.criteria)
+    except (FloatingPointError, ValueError) as err:
+        nan = float("nan")
+        n = len(job.stars)
+        return ClusterFit(
+            name=job.name, n_stars=n, mean=nan, mean_err=nan, dispersion=nan, dispersion_err=nan,
+            p_centre=nan, r_scale=nan, field=(), membership=np.full(n, nan), expected_members=nan,
+            log_likelihood=nan, bic=nan, model="none", params=np.empty(0), n_starts=0, n_reached=0,
+            reliable=False, problems=(Problem.FIT_FAILED,), reason=f"fit failed: {err}",
+        )
+
+
+def survey(
+    table: BaumgardtTable | None = None,
+    *,
+    min_stars: int = 20,
+    processes: int = 2,
+    rng: RNGLike = 0,
+    max_field: int = 3,
+    criteria: ReliabilityCriteria = RELIABILITY,
+) -> list[ClusterFit]:
+    """Fit every cluster with at least ``min_stars`` stars with :func:`~xdtutorial.cluster_fit.fit_cluster`.
+
+    Clusters are fitted in parallel worker processes, largest first for load
+    balance; each fit depends only on its own stars, the seed, ``max_field``
+    and ``criteria``, so the result does not depend on ``processes``.
+
+    Parameters
+    ----------
+    table : BaumgardtTable, default=None
+        Parsed compilation; by default :func:`~xdtutorial.data.load_table`.
+    min_stars : int, default=20
+        Smallest sample fitted.
+    processes : int, default=2
+        Worker processes (1 runs in this process).
+    rng : int or numpy.random.Generator, default=0
+        Seed of every fit's random starts: an int is passed to every
+        :func:`~xdtutorial.cluster_fit.fit_cluster` as is, a Generator gives one
+        drawn seed, used by all.
+    max_field : int, default=3
+        Passed to every :func:`~xdtutorial.cluster_fit.fit_cluster`.
+    criteria : ReliabilityCriteria, default=RELIABILITY
+        Passed to every :func:`~xdtutorial.cluster_fit.fit_cluster` (and so to every worker).
+
+    Returns
+    -------
+    list of ClusterFit
+        In the order of the compilation; a cluster whose fit failed outright
+        is included with NaN values, ``reliable=False``, the problem
+        ``Problem.FIT_FAILED`` and the error as reason.
+
+    Raises
+    ------
+    TypeError
+        ``criteria`` is not a ReliabilityCriteria, or ``rng`` not a seed or Generator.
+    """
+    _check_criteria(criteria)  # here, not in every worker
+    seed = seed_of(rng)
+    table = load_table() if table is None else table
+    names = [n for n in cluster_names(table) if np.sum(table.stars.cluster == n) >= min_stars]
+    jobs = [_Job(n, table.stars[table.stars.cluster == n], seed, max_field, criteria) for n in names]
+    order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].stars))
+    if processes <= 1:
+        results = {i: _survey_one(jobs[i]) for i in order}
+    else:
+        import concurrent.futures
+        import multiprocessing
+
+        # fork is fast and safe on Linux; elsewhere use the platform default (spawn),
+        # which works because the worker function lives in an importable module and
+        # every setting travels with the job
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+        with concurrent.futures.ProcessPoolExecutor(max_workers=processes, mp_context=ctx) as pool:
+            results = dict(zip(order, pool.map(_survey_one, [jobs[i] for i in order]), strict=True))
+    return [results[i] for i in range(len(jobs))]
