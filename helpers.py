@@ -120,7 +120,6 @@ from xdtutorial.data import (
     results_dir,
 )
 from xdtutorial.em import (
-    EMConvergenceWarning,
     FitResult,
     em_fit,
     em_multi_start,
@@ -129,6 +128,7 @@ from xdtutorial.em import (
     minimize_fit,
     random_starts,
 )
+from xdtutorial.errors import EMConvergenceWarning, ImplausibleVelocityWarning
 from xdtutorial.membership import membership_prior, mock_cluster_field
 from xdtutorial.model import (
     PARAM_LABELS,
@@ -193,6 +193,7 @@ __all__ = [
     "sample_mock",
     # 03 fitting
     "EMConvergenceWarning",
+    "ImplausibleVelocityWarning",
     "FitResult",
     "em_step",
     "em_fit",
