@@ -81,10 +81,16 @@ Results
     carries its ``error``.  An unreliable :class:`ClusterFit` lists
     :class:`Problem` codes as well as the reason in words; the thresholds are a
     :class:`ReliabilityCriteria` passed explicitly (default :data:`RELIABILITY`).
+Clusters and files
+    Decided by type: a ``str`` is a cluster name, a ``pathlib.Path`` a file.
+    Zero measurement errors are allowed (XD is then an ordinary mixture).
 Errors
     Wrong input raises ``ValueError`` or ``TypeError`` naming the value and the
-    fix; non-convergence warns (:class:`EMConvergenceWarning`) and returns the
-    partial result.
+    fix ("v must be ...; got .... Fix: ..."); non-convergence - also a saddle
+    point or a fit that never left its start - warns
+    (:class:`EMConvergenceWarning`) and returns the result with
+    ``converged=False``; impossible velocities warn
+    (:class:`ImplausibleVelocityWarning`).
 """
 
 from __future__ import annotations

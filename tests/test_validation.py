@@ -145,7 +145,7 @@ def test_every_check_names_the_value_and_the_fix():
                encoding="utf-8")
         assert name_not_found_hint(str(latin)).startswith(" A file") and name_not_found_hint("NGC 288") == ""
 
-    raises(TypeError, r"table must be a BaumgardtTable.*first argument", check_table, "NGC 288")
+    raises(TypeError, r"table must be a BaumgardtTable.*a str is a cluster name", check_table, "NGC 288")
     rec_stars = np.zeros(3, dtype=[("velocity", "f8"), ("velocity_error", "f8"), ("distance", "f8")]).view(np.recarray)
     assert check_stars(rec_stars) is not None
     raises(TypeError, r"stars must be a record array", check_stars, np.arange(3.0))

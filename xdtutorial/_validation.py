@@ -508,7 +508,8 @@ def check_table(value: Any, *, name: str = "table", allow_none: bool = True) -> 
     if value is None and allow_none:
         return None
     if not (hasattr(value, "stars") and hasattr(value, "path")):
-        fix = "that is a cluster name: pass it as the first argument" if isinstance(value, str) else \
+        fix = ("a str is a cluster name; read a compilation file with load_table(pathlib.Path(file)), or leave "
+               f"{name} out to use the pinned compilation") if isinstance(value, str) else \
             "pass helpers.load_table() (or leave it out to use the default compilation)"
         raise _type_error(name, "a BaumgardtTable from load_table()", value, fix)
     return value
