@@ -482,6 +482,7 @@ CASES = [
     case("load_table missing file", lambda c: H.load_table(c.tmp / "nope.txt"),
          raises(FileNotFoundError, "nope.txt")),
     case("load_table().stars changed in place", mutate_table_then_reload, Returns(all_equal)),
+    case("load_table a directory", lambda c: H.load_table(c.tmp), raises(IsADirectoryError, "test_bad_input")),
     case("cluster_names given a name", lambda c: H.cluster_names("NGC 288"), raises(TypeError, arg("table"))),
     case("load_cluster None", lambda c: H.load_cluster(None, c.table), raises(TypeError, arg("name"))),
     case("load_cluster int", lambda c: H.load_cluster(288, c.table), raises(TypeError, arg("name"))),
@@ -742,6 +743,10 @@ CASES = [
          raises(ValueError, arg("dispersion")), timeout=10),
     case("mock_cluster_field negative err_range", lambda c: H.mock_cluster_field(50, [], rng=0, err_range=(-1, 1)),
          raises(ValueError, arg("err_range")), timeout=10),
+    case("mock_cluster_field reversed err_range", lambda c: H.mock_cluster_field(50, [], rng=0, err_range=(3, 0.5)),
+         raises(ValueError, arg("err_range"), "swap"), timeout=10),
+    case("mock_cluster_field negative field sigma", lambda c: H.mock_cluster_field(50, [(10, 0.0, -5.0)], rng=0),
+         raises(ValueError, arg("field")), timeout=10),
     case("mock_cluster_field rng None", lambda c: H.mock_cluster_field(50, [], rng=None),
          raises(TypeError, arg("rng")), timeout=10),
     case("mock_cluster_field int seed", lambda c: H.mock_cluster_field(50, [(20, 0, 30)], rng=0).velocity,
@@ -824,6 +829,7 @@ CASES = [
          raises(ValueError, arg("p_member"))),
     case("format_params three values", lambda c: H.format_params([1.0, 2.0, 3.0]), raises(ValueError, arg("params"))),
     case("format_params broken fmt", lambda c: H.format_params(START, fmt="{:9.4"), raises(ValueError, arg("fmt"))),
+    case("format_params names None", lambda c: H.format_params(START, names=None), raises(TypeError, arg("names"))),
     # ---------------------------------------------------------------- plots
     case("notebook_style dpi=0", lambda c: in_rc_context(lambda: H.notebook_style(dpi=0)),
          raises(ValueError, arg("dpi"))),
@@ -843,6 +849,10 @@ CASES = [
     case("plot_model_vs_mock int seed", lambda c: H.plot_model_vs_mock(V, VERR, START, rng=0), Returns()),
     case("plot_model_vs_mock rng None", lambda c: H.plot_model_vs_mock(V, VERR, START, rng=None),
          raises(TypeError, arg("rng"))),
+    case("plot_model_vs_mock bins str", lambda c: H.plot_model_vs_mock(V, VERR, START, rng=0, bins="auto"),
+         raises(TypeError, arg("bins"))),
+    case("plot_model_vs_mock bins int", lambda c: H.plot_model_vs_mock(V, VERR, START, rng=0, bins=30),
+         Returns(lambda ax, c: np.testing.assert_equal(len(ax.patches), 2))),
 ]
 
 

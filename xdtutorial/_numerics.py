@@ -1,7 +1,8 @@
 """Private numerical tools shared by the modules: one of each.
 
-* :func:`as_generator` - the one place where an ``rng`` argument (a seed or a
-  ``numpy.random.Generator``) becomes a Generator;
+* :func:`as_generator` and :func:`seed_of` - an ``rng`` argument (a seed or a
+  ``numpy.random.Generator``) as a Generator or as a seed (the checks of
+  :mod:`xdtutorial._validation` under the names the modules use);
 * :func:`logsumexp` - the one log-sum-exp of the package;
 * :func:`central_hessian` - the one finite-difference Hessian.
 """

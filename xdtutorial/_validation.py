@@ -313,13 +313,14 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_pair(name: str, value: Any, *, low: float | None = None, increasing: bool = True) -> tuple[float, float]:
-    """A (lo, hi) pair of finite numbers with lo < hi (err_range, percentiles, prior bounds)."""
+def check_pair(name: str, value: Any, *, low: float | None = None, allow_equal: bool = False) -> tuple[float, float]:
+    """A (lo, hi) pair of finite numbers with lo < hi, or lo <= hi with ``allow_equal``."""
     if isinstance(value, _NOT_ARRAYS) or not hasattr(value, "__len__") or len(value) != 2:
         raise _type_error(name, "a pair (lo, hi)", value, f"pass {name}=(lo, hi)")
     lo, hi = (check_float(f"{name}[{i}]", x, low=low) for i, x in enumerate(value))
-    if increasing and not lo < hi:
-        raise _value_error(name, "(lo, hi) with lo < hi", value, f"swap them: {name}=({hi:g}, {lo:g})")
+    if lo > hi or (lo == hi and not allow_equal):
+        raise _value_error(name, f"(lo, hi) with lo {'<=' if allow_equal else '<'} hi", value,
+                           f"swap them: {name}=({hi:g}, {lo:g})")
     return lo, hi
 
 

@@ -227,6 +227,9 @@ def format_params(params: Any, *, names: Sequence[str] = PARAM_NAMES, fmt: str =
         ``params`` and ``names`` differ in length, or ``fmt`` is not a format
         for one number.
     """
+    if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a sequence of str, one per parameter; got {names!r:.80}. Fix: e.g. "
+                        "names=('mean1', 'sigma1')")
     values = np.ravel(as_float_array("params", params, ndim=None, finite=False))
     if values.size != len(names):
         raise ValueError(f"params must have one value per name ({len(names)}: {', '.join(names)}); got "

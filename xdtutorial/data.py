@@ -440,7 +440,7 @@ def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
     """
     p = check_path("path", path) if path is not None else fetch_data()
     if not p.is_file():
-        raise FileNotFoundError(
+        raise (IsADirectoryError if p.is_dir() else FileNotFoundError)(
             f"{p}: no such file (working directory {os.getcwd()}). Fix: check the name, or leave path out to "
             f"use the verified compilation (fetch_data(); {DATA_DIR_ENV} points at a folder holding it)"
         )

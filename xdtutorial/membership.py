@@ -385,7 +385,7 @@ def mock_cluster_field(
     dispersion = check_float("dispersion", dispersion, low=0.0)
     r_scale = check_positive_float("r_scale", r_scale)
     r_max = check_positive_float("r_max", r_max)
-    err_range = check_pair("err_range", err_range, low=0.0, increasing=False)
+    err_range = check_pair("err_range", err_range, low=0.0, allow_equal=True)
     rng = as_generator(rng)
     r_mem = _plummer_radii(n_members, r_scale, r_max, rng)
     v_true = [rng.normal(mean, dispersion, n_members)]

@@ -7,6 +7,7 @@ through to matplotlib; each returns the axes and never calls ``plt.show()``.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -212,7 +213,8 @@ def plot_model_vs_mock(
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure if None.
     bins : int or array_like, default=None
-        Histogram bins; default 2 km/s bins over the 1-99 percentile range.
+        Number of bins over the data's range, or their edges [km/s];
+        default 2 km/s bins over the 1-99 percentile range.
     hist_kwargs : dict, default=None
         Passed to both ``ax.hist`` calls.
 
@@ -222,6 +224,13 @@ def plot_model_vs_mock(
     """
     v, verr = as_velocity_arrays(v, verr)
     ax = _axes(ax)
+    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
+        bins = np.histogram_bin_edges(v, check_positive_int("bins", bins))
+    elif bins is not None:
+        bins = as_float_array("bins", bins)
+        if bins.size < 2 or np.any(np.diff(bins) <= 0):
+            raise ValueError(f"bins must be a number of bins or at least two increasing edges; got {bins!r:.80}. "
+                             "Fix: e.g. bins=40 or bins=np.arange(-100, 100, 2)")
     if bins is None:
         lo, hi = np.percentile(v, [1, 99])
         bins = np.arange(np.floor(lo) - 2.0, np.ceil(hi) + 2.0, 2.0)
