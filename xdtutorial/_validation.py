@@ -137,7 +137,7 @@ def as_float_array(
                           f"index the data with the mask ({name}[mask]) instead of passing the mask")
     if arr.dtype.kind not in "iuf":
         raise _type_error(name, "an array of real numbers", value, fix_type)
-    arr = arr.astype(float)
+    arr = arr.astype(float, copy=False)  # like np.asarray(value, dtype=float): no copy of float input
     if ndim is not None and arr.ndim != ndim:
         fix = (f"use np.full(n_stars, {arr.item()}) for one value per star" if arr.ndim == 0
                else f"flatten it with np.ravel({name})" if ndim == 1 and arr.size == max(arr.shape, default=0)

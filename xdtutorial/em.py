@@ -37,10 +37,10 @@ from .model import (
     _check_occupied,
     _check_params,
     _check_variances,
+    _component_log_densities,
     _fmt,
     _responsibilities,
     _xd_m_step,
-    component_log_densities,
     log_likelihood,
 )
 
@@ -99,7 +99,7 @@ def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarr
     verr2 = verr**2
     _check_variances(p, float(verr2.min()))
     # E-step: responsibilities q_ik = f_k N(v_i | mu_k, sigma_k^2 + verr_i^2) / sum_j (...)
-    q, log_norm = _responsibilities(component_log_densities(p, v, verr))
+    q, log_norm = _responsibilities(_component_log_densities(p, v, verr))
     S = q.sum(axis=1)
     _check_occupied(S, v.size, f"from parameters {_fmt(p)}")
     # M-step: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, and f_1 = S_1 / N

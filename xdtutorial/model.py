@@ -131,12 +131,17 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     """
     p = _as_params(params)
     v, verr = as_velocity_arrays(v, verr)
+    return _component_log_densities(p, v, verr)
+
+
+def _component_log_densities(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> np.ndarray:
+    """:func:`component_log_densities` on checked arrays (the EM step calls it every iteration)."""
     means = p[..., [0, 2], None]
     sig2 = p[..., [1, 3], None] ** 2
     with np.errstate(divide="ignore"):
         logw = np.log(np.stack([p[..., 4], 1.0 - p[..., 4]], axis=-1))[..., None]
-    var = sig2 + np.asarray(verr) ** 2
-    return logw + _log_normal(np.asarray(v), means, var)
+    var = sig2 + verr**2
+    return logw + _log_normal(v, means, var)
 
 
 def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
@@ -178,7 +183,7 @@ def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
     out = np.full(p.shape[:-1], -np.inf)
     if np.any(valid):
         check_total_variance(p[valid], verr)
-        lp = component_log_densities(p[valid] if p.ndim == 2 else p, v, verr)
+        lp = _component_log_densities(p[valid] if p.ndim == 2 else p, v, verr)
         out[valid] = logsumexp(lp, axis=-2).sum(axis=-1)
     return float(out) if p.ndim == 1 else out
 
@@ -210,7 +215,7 @@ def membership_probability(params: Any, v: Any, verr: Any) -> np.ndarray:
     p = check_params(params, batch=True, zero_widths=True)
     v, verr = as_velocity_arrays(v, verr)
     check_total_variance(p, verr)
-    return _responsibilities(component_log_densities(p, v, verr), axis=-2)[0][..., 0, :]
+    return _responsibilities(_component_log_densities(p, v, verr), axis=-2)[0][..., 0, :]
 
 
 def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
