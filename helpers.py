@@ -81,10 +81,16 @@ Results
     carries its ``error``.  An unreliable :class:`ClusterFit` lists
     :class:`Problem` codes as well as the reason in words; the thresholds are a
     :class:`ReliabilityCriteria` passed explicitly (default :data:`RELIABILITY`).
+Clusters and files
+    Decided by type: a ``str`` is a cluster name, a ``pathlib.Path`` a file.
+    Zero measurement errors are allowed (XD is then an ordinary mixture).
 Errors
     Wrong input raises ``ValueError`` or ``TypeError`` naming the value and the
-    fix; non-convergence warns (:class:`EMConvergenceWarning`) and returns the
-    partial result.
+    fix ("v must be ...; got .... Fix: ..."); non-convergence - also a saddle
+    point or a fit that never left its start - warns
+    (:class:`EMConvergenceWarning`) and returns the result with
+    ``converged=False``; impossible velocities warn
+    (:class:`ImplausibleVelocityWarning`).
 """
 
 from __future__ import annotations
@@ -120,7 +126,6 @@ from xdtutorial.data import (
     results_dir,
 )
 from xdtutorial.em import (
-    EMConvergenceWarning,
     FitResult,
     em_fit,
     em_multi_start,
@@ -129,6 +134,7 @@ from xdtutorial.em import (
     minimize_fit,
     random_starts,
 )
+from xdtutorial.errors import EMConvergenceWarning, ImplausibleVelocityWarning
 from xdtutorial.membership import membership_prior, mock_cluster_field
 from xdtutorial.model import (
     PARAM_LABELS,
@@ -193,6 +199,7 @@ __all__ = [
     "sample_mock",
     # 03 fitting
     "EMConvergenceWarning",
+    "ImplausibleVelocityWarning",
     "FitResult",
     "em_step",
     "em_fit",

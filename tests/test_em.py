@@ -123,15 +123,18 @@ def test_em_rejects_invalid_starts(start):
 
 
 def test_naive_em_reports_a_collapsed_component():
-    v = np.array([0.0, 10.0, 20.0, 30.0])
+    v = np.array([0.0, 10.0, 20.0, 30.0, 40.0])
     with pytest.raises(FloatingPointError, match="collapsed to zero width"):
-        helpers.em_fit(v, np.ones(4), [0.0, 0.0, 15.0, 10.0, 0.25], deconvolve=False)
+        helpers.em_fit(v, np.ones(5), [0.0, 0.5, 20.0, 12.0, 0.2], deconvolve=False)
+    # a start of zero width without errors is refused before EM: its likelihood is infinite
+    with pytest.raises(ValueError, match=r"sigma1 = 0 and verr\[0\] = 0"):
+        helpers.em_fit(v, np.ones(5), [0.0, 0.0, 20.0, 12.0, 0.2], deconvolve=False)
 
 
 def test_em_reports_an_emptied_component():
-    v = np.array([0.0, 0.1, -0.1, 0.05])
+    v = np.array([0.0, 0.1, -0.1, 0.05, 0.02])  # em_fit needs 5 stars, one per parameter
     with pytest.raises(FloatingPointError, match="lost all its stars"):
-        helpers.em_fit(v, np.full(4, 0.1), [0.0, 0.1, 1e4, 0.2, 0.5])
+        helpers.em_fit(v, np.full(5, 0.1), [0.0, 0.1, 1e4, 0.2, 0.5])
 
 
 def test_minimize_fit_reports_function_evaluations(ngc288, ngc288_mle):
@@ -189,9 +192,9 @@ def test_em_fit_gives_the_same_fit_with_the_textbook_step_and_the_fast_kernel(ng
 
 
 def test_multi_start_reports_a_failed_start_in_error_not_in_method():
-    v = np.array([0.0, 0.1, -0.1, 0.05])
+    v = np.array([0.0, 0.1, -0.1, 0.05, 0.02])
     good, hopeless = [0.0, 0.05, 0.0, 0.2, 0.5], [0.0, 0.1, 1e4, 0.2, 0.5]
-    ok, failed = helpers.em_multi_start(v, np.full(4, 0.1), [good, hopeless], max_iter=50)
+    ok, failed = helpers.em_multi_start(v, np.full(5, 0.1), [good, hopeless], max_iter=50)
     assert ok.error is None
     assert failed.method == "EM (deconvolved)" and "lost all its stars" in failed.error
     assert failed.log_likelihood == -np.inf and failed.converged is False and failed.n_iter is None

@@ -17,15 +17,16 @@ def test_membership_prior_is_the_plummer_ratio():
 
 
 @pytest.mark.parametrize(
-    ("args", "match"),
+    ("args", "error", "match"),
     [
-        ((np.array([0.0, 10.0]), 0.8, 100.0), "p_centre"),  # distances first: the old order
-        ((1.0, 100.0, [0.0]), "p_centre = 1.0"),
-        ((0.5, 0.0, [0.0]), "r_scale = 0.0"),
+        ((np.array([0.0, 10.0]), 0.8, 100.0), TypeError, r"p_centre.*membership_prior\(p_centre, r_scale, R\)"),
+        ((1.0, 100.0, [0.0]), ValueError, r"p_centre must be in \(0, 1\); got 1.0"),
+        ((0.5, 0.0, [0.0]), ValueError, r"r_scale must be in \(0, inf\); got 0.0"),
+        ((0.5, 100.0, [-1.0]), ValueError, r"R\[0\] must be non-negative"),
     ],
 )
-def test_membership_prior_refuses_bad_parameters(args, match):
-    with pytest.raises(ValueError, match=match):
+def test_membership_prior_refuses_bad_parameters(args, error, match):
+    with pytest.raises(error, match=match):
         helpers.membership_prior(*args)
 
 

@@ -41,6 +41,8 @@ def test_rng_is_a_seed_or_a_generator():
     assert as_generator(3).random() == np.random.default_rng(3).random()
     assert seed_of(7) == 7 and seed_of(np.int64(7)) == 7
     assert seed_of(np.random.default_rng(0)) == seed_of(np.random.default_rng(0))
-    for bad in (None, True, 2.0, -1, "1"):
+    for bad in (None, True, 2.0, "1"):
         with pytest.raises(TypeError, match="non-negative int seed"):
             as_generator(bad)
+    with pytest.raises(ValueError, match="non-negative int seed"):  # the right type, a wrong value
+        as_generator(-1)

@@ -60,7 +60,7 @@ def test_plots_refuse_velocities_in_the_place_of_distances(sample):
     dist, v, verr = sample
     with pytest.raises(ValueError, match="order v, verr, distance"):
         helpers.plot_velocity_vs_distance(dist, verr, v)
-    with pytest.raises(ValueError, match="one distance per star"):
+    with pytest.raises(ValueError, match="distance must have one value per star"):
         helpers.plot_membership(v, dist[:10], np.zeros(400))
     plt.close("all")
 

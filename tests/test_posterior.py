@@ -44,10 +44,12 @@ def test_walkers_start_inside_the_prior_and_near_the_best_fit():
     assert np.all(np.isfinite(helpers.log_prior(pos)))
     assert np.all(np.abs(pos - edge) < 0.02)
     assert np.linalg.matrix_rank(pos - pos.mean(0)) == 5  # not degenerate
-    with pytest.raises(ValueError, match="at least"):
+    with pytest.raises(ValueError, match="n_walkers must be >= 10"):
         helpers.init_walkers(P, 8, rng)
-    with pytest.raises(ValueError, match="outside the prior"):
+    with pytest.raises(ValueError, match="sigma1 in best must be <= sigma2"):
         helpers.init_walkers([0, 3, 0, 2, 0.5], 32, rng)
+    with pytest.raises(ValueError, match="best must be inside the prior"):
+        helpers.init_walkers([0, 3, 0, 600, 0.5], 32, rng)
 
 
 def test_burn_thin_from_autocorr_on_ar1_chain_with_known_tau():
@@ -110,5 +112,5 @@ def test_make_sampler_seeds_emcee_from_rng():
 
 
 def test_init_walkers_gives_up_when_the_ball_is_far_too_large():
-    with pytest.raises(RuntimeError, match="reduce `scale`"):
+    with pytest.raises(ValueError, match=r"scale must be small enough.*Fix: reduce scale"):
         helpers.init_walkers(P, 12, 0, scale=1e6, bounds={"mean": (-50.0, 50.0), "sigma": (0.0, 50.0)})

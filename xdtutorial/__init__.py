@@ -5,16 +5,22 @@ conventions and maps each notebook to its module.  Imports run one way (a
 module imports only those listed after it; tests/test_front.py checks for
 cycles)::
 
-    data           -
-    _numerics      -
-    model          _numerics
+    errors         -
+    _validation    errors
+    data           _validation, errors
+    _numerics      _validation
+    model          _numerics, _validation
     _em_fast       model
-    em             _numerics, model, _em_fast
-    xd_libraries   _numerics, model, em
-    posterior      _numerics, model
-    plots          _numerics, model
-    membership     _numerics, data, model
-    cluster_fit    _numerics, data, model, membership
-    survey         _numerics, data, cluster_fit
-    catalogues     data, model, cluster_fit
+    em             _numerics, _validation, errors, model, _em_fast
+    xd_libraries   _numerics, _validation, model, em
+    posterior      _numerics, _validation, model
+    plots          _numerics, _validation, model
+    membership     _numerics, _validation, data, model
+    cluster_fit    _numerics, _validation, data, model, membership
+    survey         _numerics, _validation, data, cluster_fit
+    catalogues     _validation, data, model, cluster_fit
+
+``errors`` holds the exception and warning classes; ``_validation`` the checks
+every public function runs on its arguments (messages "NAME must be ...; got
+.... Fix: ...").
 """

@@ -1,52 +1,28 @@
 """Private numerical tools shared by the modules: one of each.
 
-* :func:`as_generator` - the one place where an ``rng`` argument (a seed or a
-  ``numpy.random.Generator``) becomes a Generator;
+* :func:`as_generator` and :func:`seed_of` - an ``rng`` argument (a seed or a
+  ``numpy.random.Generator``) as a Generator or as a seed (the checks of
+  :mod:`xdtutorial._validation` under the names the modules use);
 * :func:`logsumexp` - the one log-sum-exp of the package;
 * :func:`central_hessian` - the one finite-difference Hessian.
 """
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
+from ._validation import as_legacy_seed, as_rng
 
 #: What an ``rng`` argument may be.
 RNGLike = int | np.random.Generator
 
 
-def as_generator(rng: RNGLike) -> np.random.Generator:
-    """Normalise an ``rng`` argument: an int seed or a Generator (returned as is).
-
-    ``as_generator(0)`` is ``np.random.default_rng(0)``, the stream the
-    tutorial's ``seed=0`` arguments always gave.
-
-    Raises
-    ------
-    TypeError
-        ``rng`` is neither (``None`` is refused: randomness must be explicit).
-    """
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(seed_of(rng))
-
-
-def seed_of(rng: RNGLike) -> int:
-    """An int seed from an ``rng`` argument: the int itself, or one drawn from the Generator.
-
-    For libraries that want a seed rather than a Generator (emcee's legacy
-    ``RandomState``, scikit-learn's ``random_state``) and for worker processes.
-    """
-    if isinstance(rng, np.random.Generator):
-        return int(rng.integers(0, 2**32))
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return int(rng)
-    raise TypeError(
-        f"rng = {rng!r}: pass a non-negative int seed (e.g. rng=0) or a numpy.random.Generator "
-        "(e.g. rng=np.random.default_rng(0))"
-    )
+#: The one conversion of an ``rng`` argument (an int seed >= 0 or a Generator, else a TypeError
+#: naming ``rng``), and the seed handed to libraries that want one (emcee, scikit-learn, workers).
+as_generator = as_rng
+seed_of = as_legacy_seed
 
 
 def logsumexp(a: np.ndarray, axis: int | tuple[int, ...] = 0) -> np.ndarray:

@@ -7,15 +7,28 @@ fixed number formats, so the files are reproducible byte for byte.
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ._validation import (
+    as_float_array,
+    check_path,
+    check_probability,
+    check_stars,
+    check_table,
+    check_unit_interval_array,
+)
 from .cluster_fit import ClusterFit
 from .data import BaumgardtTable, pmem_weighted_mean
 from .model import PARAM_NAMES
+
+
+def _check_fit(name: str, fit: object) -> None:
+    if not isinstance(fit, ClusterFit):
+        raise TypeError(f"{name} must be a ClusterFit from fit_cluster() or survey(); got {fit!r:.80}. "
+                        "Fix: pass the result of fit_cluster(...)")
 
 
 def format_cluster_fit(fit: ClusterFit) -> str:
@@ -32,6 +45,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         Several lines: sample, mean, dispersion, membership profile, field
         Gaussians, model, likelihood, and the verdict with its reason.
     """
+    _check_fit("fit", fit)
     disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
     lines = [
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
@@ -83,6 +97,14 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
         The compilation, for the P_Mem-weighted comparison velocity.
     """
 
+    path = check_path("path", path)
+    if isinstance(fits, (str, bytes, ClusterFit)) or not hasattr(fits, "__iter__"):
+        raise TypeError(f"fits must be a list of ClusterFit (from survey()); got {fits!r:.80}. Fix: fits=[fit, ...]")
+    fits = list(fits)
+    for i, f in enumerate(fits):
+        _check_fit(f"fits[{i}]", f)
+    table = check_table(table, allow_none=False)
+
     def num(x: float, fmt: str) -> str:
         return format(x, fmt) if np.isfinite(x) else ""
 
@@ -97,7 +119,6 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
             f"{num(f.dispersion_err, '.2f')},{num(f.expected_members, '.1f')},{len(f.field)},"
             f"{num(f.r_scale, '.0f')},{num(pm, '.2f')},{f.reliable},\"{reason}\""
         )
-    path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
@@ -153,17 +174,21 @@ def write_member_catalogue(
 
     Raises
     ------
+    TypeError
+        ``stars`` not a record array of stars, ``threshold`` not a number.
     ValueError
-        ``p_member`` or ``p_member_std`` does not have the shape of ``stars``.
+        ``p_member`` or ``p_member_std`` does not have one finite value per
+        star, a probability outside [0, 1], or ``threshold`` outside [0, 1].
     """
-    p_member = np.asarray(p_member, dtype=float)
-    p_member_std = np.asarray(p_member_std, dtype=float)
-    if p_member.shape != stars.shape or p_member_std.shape != stars.shape:
-        raise ValueError(
-            f"p_member {p_member.shape} and p_member_std {p_member_std.shape} must match stars {stars.shape}"
-        )
+    path = check_path("path", path)
+    stars = check_stars(stars)
+    p_member = check_unit_interval_array("p_member", p_member, n=len(stars))
+    p_member_std = as_float_array("p_member_std", p_member_std, nonnegative=True)
+    if p_member_std.shape != p_member.shape:
+        raise ValueError(f"p_member_std must have one value per star ({len(stars)}); got shape "
+                         f"{p_member_std.shape}. Fix: pass the spread of the same stars' probabilities")
+    threshold = check_probability("threshold", threshold)
     keep = p_member > threshold
-    path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [f"# {title}"] if title else []
     lines.append(f"# stars with p_member > {threshold:g}; columns:")
@@ -199,9 +224,19 @@ def format_params(params: Any, *, names: Sequence[str] = PARAM_NAMES, fmt: str =
     Raises
     ------
     ValueError
-        ``params`` and ``names`` differ in length.
+        ``params`` and ``names`` differ in length, or ``fmt`` is not a format
+        for one number.
     """
-    values = np.ravel(params)
+    if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a sequence of str, one per parameter; got {names!r:.80}. Fix: e.g. "
+                        "names=('mean1', 'sigma1')")
+    values = np.ravel(as_float_array("params", params, ndim=None, finite=False))
     if values.size != len(names):
-        raise ValueError(f"{values.size} parameters but {len(names)} names {tuple(names)}: pass names= of that length")
+        raise ValueError(f"params must have one value per name ({len(names)}: {', '.join(names)}); got "
+                         f"{values.size}. Fix: pass names= of that length")
+    try:
+        fmt.format(0.0)
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"fmt must format one number, e.g. '{{:9.4f}}'; got {fmt!r} ({err}). Fix: "
+                         "check the braces") from None
     return "  ".join(f"{n} = {fmt.format(x)}" for n, x in zip(names, values, strict=True))

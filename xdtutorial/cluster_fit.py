@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._numerics import RNGLike, as_generator
+from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import BaumgardtTable, load_cluster, load_cluster_file
 from .membership import (
     _LOG_A_LIMITS,
@@ -211,9 +212,12 @@ def fit_cluster(
 
     Parameters
     ----------
-    cluster : str, path-like, or numpy.recarray
-        A cluster name in the compilation, a per-cluster whitespace file
-        (:func:`load_cluster_file`), or stars as returned by those loaders.
+    cluster : str, pathlib.Path, or numpy.recarray
+        Decided by type: a ``str`` is always a cluster name in the compilation
+        (never a file, even if one of that name exists); a path-like
+        (``pathlib.Path("my_cluster.txt")``) is a per-cluster whitespace file
+        (:func:`load_cluster_file`); a record array is stars as returned by
+        the loaders.
     table : BaumgardtTable, default=None
         Parsed compilation; by default :func:`load_table`.
     max_field : int, default=3
@@ -232,34 +236,35 @@ def fit_cluster(
     Raises
     ------
     KeyError
-        Unknown cluster name (the message lists the closest names).
+        Unknown cluster name (the message lists the closest names, and says to
+        pass ``pathlib.Path`` if a file of that name exists).
     ValueError
         Fewer than 10 stars, negative or non-finite distances, invalid
-        velocities, or ``max_field < 1`` (the message names the value).
+        velocities, ``max_field < 1`` or ``n_random < 0`` (the message names the value).
     TypeError
-        ``criteria`` is not a ReliabilityCriteria, or ``rng`` not a seed or Generator.
+        ``cluster`` not a str, path or record array; ``criteria`` not a
+        ReliabilityCriteria; ``rng`` not a seed or Generator.
     FloatingPointError
         Every start failed.
     """
     _check_criteria(criteria)
-    if max_field < 1 or n_random < 0:
-        raise ValueError(f"max_field = {max_field}, n_random = {n_random}: need max_field >= 1 and n_random >= 0")
-    if isinstance(cluster, np.recarray):
+    kind, cluster = check_path_or_name(cluster)
+    max_field = check_positive_int("max_field", max_field)
+    n_random = check_int("n_random", n_random, minimum=0)
+    rng = as_generator(rng)
+    if kind == "stars":
         stars, name = cluster, str(cluster.cluster[0]) if len(cluster) else "?"
-    elif isinstance(cluster, os.PathLike) or (isinstance(cluster, str) and os.path.isfile(cluster)):
+    elif kind == "path":
         stars = load_cluster_file(cluster)
         name = pathlib.Path(cluster).stem
     else:
         stars, name = load_cluster(cluster, table), str(cluster)
     v, verr = validate_data(stars.velocity, stars.velocity_error)
-    R = np.asarray(stars.distance, dtype=float)
-    if not np.all(np.isfinite(R)) or np.any(R < 0):
-        raise ValueError(f"{name}: projected distances must be finite and non-negative")
+    R = as_float_array("distance", stars.distance, nonnegative=True)
     if v.size < 10:
         raise ValueError(f"{name}: {v.size} stars; at least 10 are needed to fit this model")
     verr2 = verr**2
     n = v.size
-    rng = as_generator(rng)
     limits = {"field_sigma_floor": criteria.field_sigma_floor, "cluster_sigma_cap": criteria.cluster_sigma_cap}
 
     best_by_k: dict[int, tuple[_MembershipState, float, list[tuple[_MembershipState, float]]]] = {}

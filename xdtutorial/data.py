@@ -23,6 +23,20 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import (
+    as_lines,
+    check_cluster_name,
+    check_columns,
+    check_int,
+    check_path,
+    check_stars,
+    check_table,
+    is_number,
+    name_not_found_hint,
+    read_text,
+)
+from .errors import DataChecksumError, DataFormatError, DataUnavailableError
+
 log = logging.getLogger(__name__)
 
 #: File name of the compilation, in the cache directory and in ``GMM_DATA_DIR``.
@@ -41,18 +55,6 @@ DATA_DIR_ENV = "GMM_DATA_DIR"
 RESULTS_DIR_ENV = "XD_RESULTS_DIR"
 
 
-class DataUnavailableError(OSError):
-    """The data file is not on disk and could not be downloaded."""
-
-
-class DataChecksumError(ValueError):
-    """A data file on disk (or just downloaded) does not have the pinned SHA-256."""
-
-
-class DataFormatError(ValueError):
-    """A data file does not follow the documented format; the message names the line."""
-
-
 def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Path:
     """Directory where the compilation is looked for and cached.
 
@@ -69,7 +71,7 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Pa
         The directory (it need not exist yet).
     """
     if data_dir is not None:
-        return pathlib.Path(data_dir).expanduser()
+        return check_path("data_dir", data_dir)
     env = os.environ.get(DATA_DIR_ENV)
     if env:
         return pathlib.Path(env).expanduser()
@@ -98,7 +100,7 @@ def results_dir(results: str | os.PathLike[str] | None = None) -> pathlib.Path:
     """
     if results is None:
         results = os.environ.get(RESULTS_DIR_ENV) or "results"
-    path = pathlib.Path(results).expanduser()
+    path = check_path("results", results)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -210,23 +212,9 @@ _MAX_LINE = 127
 
 #: dtype of the star tables returned by the readers.
 STAR_DTYPE = np.dtype(
-    [
-        ("cluster", "U9"),
-        ("twomass_id", "U16"),
-        ("ra", "f8"),
-        ("dec", "f8"),
-        ("velocity", "f8"),
-        ("velocity_error", "f8"),
-        ("distance", "f8"),
-        ("j_mag", "f8"),
-        ("j_mag_error", "f8"),
-        ("k_mag", "f8"),
-        ("k_mag_error", "f8"),
-        ("p_mem", "f8"),
-        ("n_rv", "i4"),
-        ("p_single", "f8"),
-        ("line", "i4"),
-    ]
+    [("cluster", "U9"), ("twomass_id", "U16"), ("ra", "f8"), ("dec", "f8"), ("velocity", "f8"),
+     ("velocity_error", "f8"), ("distance", "f8"), ("j_mag", "f8"), ("j_mag_error", "f8"), ("k_mag", "f8"),
+     ("k_mag_error", "f8"), ("p_mem", "f8"), ("n_rv", "i4"), ("p_single", "f8"), ("line", "i4")]
 )
 
 #: Rows with a projected distance beyond this [arcsec] (5 degrees) cannot belong
@@ -349,7 +337,9 @@ def read_baumgardt_table(
     Parameters
     ----------
     source : str, path-like, or sequence of str
-        Path of the file, or its lines (without newline characters).
+        Path of the file, or its lines (trailing newlines are removed, so
+        ``fh.readlines()`` works; a string holding the whole text is refused:
+        pass ``text.splitlines()``).
 
     Returns
     -------
@@ -363,18 +353,19 @@ def read_baumgardt_table(
     Raises
     ------
     DataFormatError
-        Wrong header, or a malformed row (the message gives line and content).
+        Wrong header, a malformed row (the message gives line and content), a
+        file that is not ASCII, or two spellings of one cluster name that differ
+        only in spaces or case (``load_cluster`` could not tell them apart).
+    TypeError
+        ``source`` is neither a path nor a sequence of str.
     """
     if isinstance(source, (str, os.PathLike)):
-        name = str(source)
-        with open(source, encoding="ascii", errors="strict") as fh:
-            try:
-                lines = fh.read().splitlines()
-            except UnicodeDecodeError as err:
-                raise DataFormatError(f"{name}: not an ASCII text file ({err})") from None
+        path = check_path("source", source)
+        name = str(path)
+        lines = read_text(path, encoding="ascii").splitlines()
     else:
         name = "<lines>"
-        lines = list(source)
+        lines = as_lines("source", source)
     if len(lines) < 2 or not lines[0].startswith("Cluster") or "E_RV" not in lines[0]:
         first = lines[0] if lines else ""
         raise DataFormatError(
@@ -402,14 +393,29 @@ def read_baumgardt_table(
         else:
             rows.append(rec)
     stars = np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+    _check_unique_names(stars, name)
     for lineno, reason, _ in skipped:
         log.info("%s, line %d skipped: %s", name, lineno, reason)
     return BaumgardtTable(stars=stars, skipped=tuple(skipped), path=name)
 
 
+def _check_unique_names(stars: np.recarray, source: str) -> None:
+    """Refuse two spellings of a name that load_cluster's matching (spaces, case ignored) merges."""
+    first: dict[str, tuple[str, int]] = {}
+    for spelling, lineno in zip(stars.cluster, stars.line, strict=True):
+        seen = first.setdefault(_normalise_name(spelling), (str(spelling), int(lineno)))
+        if seen[0] != spelling:
+            raise DataFormatError(
+                f"{source}, line {lineno}: cluster {str(spelling)!r} and {seen[0]!r} (line {seen[1]}) differ only "
+                "in spaces or case, so load_cluster cannot tell them apart. Fix: spell one name one way in the file"
+            )
+
+
 @functools.lru_cache(maxsize=4)
 def _load_table_cached(path: str, mtime_ns: int, size: int) -> BaumgardtTable:
-    return read_baumgardt_table(path)
+    table = read_baumgardt_table(pathlib.Path(path))
+    table.stars.flags.writeable = False  # shared by every later call: hand it out read-only
+    return table
 
 
 def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
@@ -424,8 +430,20 @@ def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
     -------
     BaumgardtTable
         The parsed compilation (cached per path, size and modification time).
+        Its ``stars`` are read-only (every call shares them); :func:`load_cluster`
+        returns writable copies.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path`` (the message names it and the working directory).
     """
-    p = pathlib.Path(path) if path is not None else fetch_data()
+    p = check_path("path", path) if path is not None else fetch_data()
+    if not p.is_file():
+        raise (IsADirectoryError if p.is_dir() else FileNotFoundError)(
+            f"{p}: no such file (working directory {os.getcwd()}). Fix: check the name, or leave path out to "
+            f"use the verified compilation (fetch_data(); {DATA_DIR_ENV} points at a folder holding it)"
+        )
     st = p.stat()
     return _load_table_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
 
@@ -442,7 +460,7 @@ def cluster_names(table: BaumgardtTable | None = None) -> list[str]:
     -------
     list of str
     """
-    table = load_table() if table is None else table
+    table = load_table() if check_table(table) is None else table
     _, first = np.unique(table.stars.cluster, return_index=True)
     return [str(n) for n in table.stars.cluster[np.sort(first)]]
 
@@ -473,8 +491,11 @@ def load_cluster(name: str = "NGC 288", table: BaumgardtTable | None = None) -> 
     ------
     KeyError
         Unknown name; the message lists the closest known names.
+    TypeError
+        ``name`` is not a str (a file is read by :func:`load_cluster_file`).
     """
-    table = load_table() if table is None else table
+    name = check_cluster_name("name", name)
+    table = load_table() if check_table(table) is None else table
     wanted = _normalise_name(name)
     names = cluster_names(table)
     by_key = {_normalise_name(n): n for n in names}
@@ -483,7 +504,7 @@ def load_cluster(name: str = "NGC 288", table: BaumgardtTable | None = None) -> 
         hint = ", ".join(repr(by_key[c]) for c in close) or "none"
         raise KeyError(
             f"no cluster {name!r} in {table.path}; closest names: {hint}. "
-            "helpers.cluster_names() lists all of them."
+            "helpers.cluster_names() lists all of them." + name_not_found_hint(name)
         )
     return table.stars[table.stars.cluster == by_key[wanted]]
 
@@ -504,11 +525,11 @@ def load_cluster_file(
     Parameters
     ----------
     path : str or path-like
-        The file.
+        The file (UTF-8 text).
     usecols : tuple of int, default=(4, 5, 6)
         0-based columns of distance [arcsec], velocity and error [km/s].
     skiprows : int, default=2
-        Number of header lines.
+        Number of header lines (0 for a file without them).
 
     Returns
     -------
@@ -519,13 +540,24 @@ def load_cluster_file(
     Raises
     ------
     DataFormatError
-        A row with too few columns, a non-number, or a non-positive error.
+        A row with too few columns, a non-number, or a non-positive error (in a
+        catalogue a 0 is a missing value); a file that is not UTF-8; or a skipped
+        "header" line that reads as a data row (the file has no header: pass
+        ``skiprows=0``).  Every message names the file.
     """
-    path = pathlib.Path(path)
+    path = check_path("path", path)
+    skiprows = check_int("skiprows", skiprows, minimum=0)
+    usecols = check_columns("usecols", usecols, what=("distance", "velocity", "error"))
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    lines = read_text(path, encoding="utf-8").splitlines()
     need = max(usecols) + 1
+    for lineno, line in enumerate(lines[:skiprows], start=1):
+        parts = line.split()
+        if len(parts) >= need and all(is_number(parts[c]) for c in usecols):
+            raise DataFormatError(
+                f"{path}, line {lineno}: skipped as a header line (skiprows={skiprows}) but it reads as a data "
+                f"row: {line!r}. Fix: pass skiprows=0 for a file without header lines"
+            )
     for lineno, line in enumerate(lines[skiprows:], start=skiprows + 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -561,6 +593,7 @@ def pmem_weighted_mean(stars: np.recarray) -> float:
     float
         The weighted mean [km/s]; NaN when every ``p_mem`` is 0.
     """
+    stars = check_stars(stars, fields=("velocity", "p_mem"))
     w = np.asarray(stars.p_mem, dtype=float)
     return float(np.average(stars.velocity, weights=w)) if w.sum() > 0 else float("nan")
 

@@ -18,17 +18,30 @@ import numpy as np
 
 from ._em_fast import FastEM
 from ._numerics import RNGLike, as_generator, central_hessian
+from ._validation import (
+    MIN_STARS_FIT,
+    as_float_array,
+    as_velocity_arrays,
+    check_bool,
+    check_float,
+    check_minimize_options,
+    check_params,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_total_variance,
+)
+from .errors import EMConvergenceWarning, ImplausibleVelocityWarning
 from .model import (
     _canonical,
     _check_occupied,
     _check_params,
     _check_variances,
+    _component_log_densities,
     _fmt,
     _responsibilities,
     _xd_m_step,
-    component_log_densities,
     log_likelihood,
-    validate_data,
 )
 
 #: em_fit runs the textbook step below this many stars and the allocation-free kernel
@@ -40,10 +53,6 @@ from .model import (
 #: from there on it saves seconds to minutes.  The notebooks' clusters (at most ~2000 stars) all run
 #: the textbook step, with the same fits to the printed digits.
 FAST_EM_MIN_STARS = 10_000
-
-
-class EMConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before meeting its tolerance."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,13 +99,37 @@ def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarr
     verr2 = verr**2
     _check_variances(p, float(verr2.min()))
     # E-step: responsibilities q_ik = f_k N(v_i | mu_k, sigma_k^2 + verr_i^2) / sum_j (...)
-    q, log_norm = _responsibilities(component_log_densities(p, v, verr))
+    q, log_norm = _responsibilities(_component_log_densities(p, v, verr))
     S = q.sum(axis=1)
     _check_occupied(S, v.size, f"from parameters {_fmt(p)}")
     # M-step: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, and f_1 = S_1 / N
     mu, var = _xd_m_step(q, v, verr2, np.array([p[0], p[2]]), np.array([p[1], p[3]]))
     new = np.array([mu[0], np.sqrt(var[0]), mu[1], np.sqrt(var[1]), S[0] / v.size])
     return _canonical(new), float(log_norm.sum())
+
+
+def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> str | None:
+    """Why a fit that stopped on its tolerance has not found a maximum, or None.
+
+    * Identical components: EM keeps a symmetric start symmetric exactly, so it stops at the
+      saddle point where both components are one Gaussian (NGC 288: ln L -1729 against -1289).
+    * Errors that swamp the data (median error > 10 times the spread of the velocities): the
+      likelihood is flat and EM cannot move from its start.  A rule on the data, so a fit
+      started at its own optimum stays converged.
+    """
+    scale = 1.0 + abs(p[0]) + p[3]
+    if abs(p[0] - p[2]) <= 1e-9 * scale and abs(p[1] - p[3]) <= 1e-9 * scale:
+        return (
+            f"the two components are identical at {_fmt(p)}: a saddle point, not a maximum (EM keeps a "
+            "symmetric start symmetric). Start from two different components, e.g. initial_guess(v, distance)"
+        )
+    if np.median(verr) > 10.0 * np.std(v):
+        return (
+            f"the errors (median {np.median(verr):.3g} km/s) are larger than the spread of the velocities "
+            f"({np.std(v):.3g} km/s): the likelihood is flat and EM cannot move from its start. Check the "
+            "units of verr"
+        )
+    return None
 
 
 def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.ndarray:
@@ -133,13 +166,19 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
     Raises
     ------
     ValueError
-        Invalid data or parameters (the message names them).
+        Invalid data or parameters (the message names them), or a component of
+        zero total variance (``sigma_k = 0`` for a star with ``verr_i = 0``).
+    TypeError
+        ``deconvolve`` is not a bool.
     FloatingPointError
         A component lost all its stars, or collapsed to zero width without errors.
     """
-    v, verr = validate_data(v, verr)
+    v, verr = as_velocity_arrays(v, verr)
     p = _check_params(params)
-    return _em_update(p, v, verr if deconvolve else np.zeros_like(verr))[0]
+    if not check_bool("deconvolve", deconvolve):
+        verr = np.zeros_like(verr)
+    check_total_variance(p, verr)
+    return _em_update(p, v, verr)[0]
 
 
 def em_fit(
@@ -178,18 +217,33 @@ def em_fit(
     -------
     FitResult
         With ``history`` the log-likelihood before every step and at the end.
+        ``converged`` is False, with an :class:`EMConvergenceWarning`, also
+        when EM stopped at a saddle point (two identical components) or could
+        not move because the errors swamp the data.
 
     Raises
     ------
     ValueError
-        Invalid data or start (the message names them).
+        Invalid data or start (the message names them), fewer than 5 stars,
+        or a component of zero total variance.  Zero errors are fine: then
+        this is an ordinary Gaussian mixture.
+    TypeError
+        An option of the wrong type (``max_iter=2.5``, ``deconvolve="no"``).
     FloatingPointError
         A component lost all its stars (the start was hopeless).
+
+    Warns
+    -----
+    ImplausibleVelocityWarning
+        A speed beyond 3000 km/s (a unit mistake?) will dominate the fit.
     """
-    v, verr = validate_data(v, verr)
-    p = _check_params(init)
-    if not deconvolve:
+    v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
+    p = _check_params(init, "init")
+    tol = check_positive_float("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    if not check_bool("deconvolve", deconvolve):
         verr = np.zeros_like(verr)
+    check_total_variance(p, verr)
     if v.size >= FAST_EM_MIN_STARS:
         step = FastEM(v, verr**2).step
     else:
@@ -210,12 +264,15 @@ def em_fit(
     # `p` is the parameter vector whose log-likelihood is history[-1].
     if not converged:
         history.append(step(p)[1])
-        warnings.warn(
-            f"EM did not converge in {max_iter} steps (last gain "
-            f"{history[-1] - history[-2]:.3g}); returning the last parameters",
-            EMConvergenceWarning,
-            stacklevel=2,
+        problem = (
+            f"EM did not converge in {max_iter} steps (last gain {history[-1] - history[-2]:.3g}); "
+            "returning the last parameters"
         )
+    else:
+        problem = _diagnose(p, v, verr)
+        converged = problem is None
+    if problem:
+        warnings.warn(problem, EMConvergenceWarning, stacklevel=2)
     return FitResult(
         params=p,
         log_likelihood=history[-1],
@@ -254,7 +311,9 @@ def random_starts(v: Any, n_starts: int, rng: RNGLike, *, narrow_fraction: float
     ndarray, shape (n_starts, 5)
         Valid ``(mean1, sigma1, mean2, sigma2, frac1)`` rows.
     """
-    v = np.asarray(v, dtype=float)
+    v = as_float_array("v", v, unit="km/s")
+    n_starts = check_positive_int("n_starts", n_starts)
+    narrow_fraction = check_probability("narrow_fraction", narrow_fraction)
     rng = as_generator(rng)
     lo, hi = np.percentile(v, [1, 99])
     n_narrow = round(narrow_fraction * n_starts)
@@ -305,14 +364,20 @@ def em_multi_start(
     list of FitResult
         One per start, in order.  Compare their ``log_likelihood``: the best
         is the estimate, and how many starts reach it tells how hard the
-        problem is.
+        problem is.  A fit ending at a saddle point is kept with
+        ``converged = False``, like one that hits ``max_iter``.
     """
-    v, verr = validate_data(v, verr)
+    v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
+    starts = check_params(starts, name="starts", batch=True)
+    check_positive_float("tol", tol)
+    check_positive_int("max_iter", max_iter)
+    check_bool("deconvolve", deconvolve)
     results = []
     for start in np.atleast_2d(starts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", EMConvergenceWarning)
+                warnings.simplefilter("ignore", ImplausibleVelocityWarning)  # warned once, above
                 results.append(em_fit(v, verr, start, tol=tol, max_iter=max_iter, deconvolve=deconvolve))
         except FloatingPointError as err:
             method = "EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)"
@@ -339,7 +404,9 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         Any method of :func:`scipy.optimize.minimize`.
     **options
         Passed as ``options=`` to minimize, in SciPy's own spelling (e.g.
-        ``maxiter``, ``maxfev``, ``xatol``).
+        ``maxiter``, ``maxfev``, ``xatol``); ``max_iter`` is accepted for
+        ``maxiter``.  An option the method does not know is a ``TypeError``
+        (SciPy itself would only warn and ignore it).
 
     Returns
     -------
@@ -349,8 +416,11 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     """
     from scipy.optimize import minimize
 
-    v, verr = validate_data(v, verr)
-    p0 = _check_params(init)
+    v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
+    p0 = _check_params(init, "init")
+    if "max_iter" in options:
+        options["maxiter"] = check_positive_int("max_iter", options.pop("max_iter"))
+    check_minimize_options(method, options)
 
     def objective(p: np.ndarray) -> float:
         return -log_likelihood(p, v, verr)
@@ -396,16 +466,28 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     Raises
     ------
     ValueError
-        The information matrix is not positive definite (not a maximum, or a
-        maximum on the edge of the valid region).
+        ``rel_step`` not in (0, 0.1]; a parameter within one step of the edge
+        of the valid region (``sigma1`` near 0 or near ``sigma2``: the maximum
+        is on the edge); or the information matrix is not positive definite
+        (not a maximum).
     """
-    v, verr = validate_data(v, verr)
+    v, verr = as_velocity_arrays(v, verr)
     p = _check_params(params)
+    rel_step = check_float("rel_step", rel_step, low=0.0, low_open=True, high=0.1)
     h = rel_step * np.maximum(np.abs(p), 1.0)
     h[4] = rel_step * min(p[4], 1.0 - p[4])
+    for edge, room in ((0.0, p[1] - 2 * h[1]), (p[3], p[3] - p[1] - 2 * max(h[1], h[3]))):
+        if room < 0:  # the stencil reaches x +- 2 h: outside the valid region, ln L = -inf there
+            raise ValueError(
+                f"sigma1 = {p[1]:.6g} is within the finite-difference step {h[1]:.2g} of its edge {edge:.6g}: the "
+                "maximum is on the edge of the valid region (an unresolved dispersion), where the curvature "
+                "does not give errors. Fix: use MCMC (notebook 05) for the uncertainties"
+            )
     # all points of the central-difference stencil are evaluated in one batch
     info = -central_hessian(lambda points: log_likelihood(points, v, verr), p, h)
     try:
+        if not np.all(np.isfinite(info)):
+            raise np.linalg.LinAlgError  # cholesky does not raise on NaN
         cov = np.linalg.inv(np.linalg.cholesky(info))
     except np.linalg.LinAlgError:
         raise ValueError(

@@ -39,6 +39,15 @@ import numpy as np
 from scipy.special import expit, log_expit, logit
 
 from ._numerics import RNGLike, as_generator, central_hessian, logsumexp
+from ._validation import (
+    as_float_array,
+    check_float,
+    check_int,
+    check_pair,
+    check_populations,
+    check_positive_float,
+    check_probability,
+)
 from .data import STAR_DTYPE
 from .model import _check_occupied, _log_normal, _responsibilities, _xd_m_step
 
@@ -278,17 +287,45 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
 
     Raises
     ------
+    TypeError
+        ``p_centre`` or ``r_scale`` not one number (e.g. the distances passed
+        first: the parameters come first).
     ValueError
-        ``p_centre`` not a number in (0, 1) or ``r_scale`` not a positive number
-        (e.g. the distances passed first: the parameters come first).
+        ``p_centre`` not in (0, 1), ``r_scale`` not positive, or a negative
+        or non-finite distance.
     """
-    if np.ndim(p_centre) != 0 or not 0.0 < p_centre < 1.0:
-        raise ValueError(f"p_centre = {p_centre!r}: pass one probability in (0, 1), then r_scale, then R")
-    if np.ndim(r_scale) != 0 or not r_scale > 0.0:
-        raise ValueError(f"r_scale = {r_scale!r}: pass one positive Plummer scale radius in arcsec")
+    order = "the order is membership_prior(p_centre, r_scale, R)"
+    if np.ndim(p_centre) != 0 or isinstance(p_centre, np.ndarray):
+        raise TypeError(f"p_centre must be one probability in (0, 1); got an array. Fix: {order}")
+    p_centre = check_probability("p_centre", p_centre, open_interval=True)
+    r_scale = check_positive_float("r_scale", r_scale, fix=f"pass one Plummer scale radius in arcsec; {order}")
+    R = as_float_array("R", R, ndim=None, allow_empty=True, nonnegative=True)
     alpha = logit(p_centre)
-    return np.exp(_log_prior_member(alpha, np.log(r_scale), np.asarray(R, dtype=float))[0])
+    return np.exp(_log_prior_member(alpha, np.log(r_scale), R)[0])
 
+
+
+def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` projected radii from a Plummer profile of scale ``a`` truncated at ``r_max``.
+
+    ``u = R^2 / (a^2 + R^2)`` is uniform for the untruncated profile.  While at least half of
+    the profile lies inside ``r_max`` the draws beyond it are redrawn (the tutorial's mocks, and
+    their random streams, since the start), in at most 64 rounds; otherwise, and for any draws
+    still missing, ``u`` is drawn uniform below ``u_max = r_max^2 / (a^2 + r_max^2)`` directly.
+    """
+    u_max = r_max**2 / (a**2 + r_max**2)
+    radii = [np.empty(0)]
+    for _ in range(64 if u_max >= 0.5 else 0):
+        if sum(len(r) for r in radii) >= n:
+            break
+        u = rng.random(n)
+        r = a * np.sqrt(u / (1.0 - u))
+        radii.append(r[r <= r_max])
+    missing = n - sum(len(r) for r in radii)
+    if missing > 0:
+        u = u_max * rng.random(missing)
+        radii.append(np.minimum(a * np.sqrt(u / (1.0 - u)), r_max))
+    return np.concatenate(radii)[:n]
 
 
 def mock_cluster_field(
@@ -306,7 +343,10 @@ def mock_cluster_field(
     """A synthetic cluster field with known truth, for tests and exercises.
 
     Members follow a Plummer surface density with scale radius ``r_scale``
-    (projected radius ``R = a sqrt(u / (1 - u))``, truncated at ``r_max``);
+    (projected radius ``R = a sqrt(u / (1 - u))``, truncated at ``r_max``:
+    redrawn beyond it while at least half the profile lies inside, otherwise
+    drawn from the truncated profile directly, ``u`` uniform below
+    ``r_max^2 / (a^2 + r_max^2)``; no loop is unbounded);
     field stars are uniform over the disc of radius ``r_max``.  Velocities are
     Gaussian, plus each star's error drawn uniformly from ``err_range``.
 
@@ -332,14 +372,22 @@ def mock_cluster_field(
     numpy.recarray
         Same dtype as :func:`load_cluster`, plus the truth in ``p_mem``
         (1 for members, 0 for field stars).
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument of the wrong kind or value (``r_max <= 0``, ``field`` not
+        a list of triples ...); the message names it.
     """
+    n_members = check_int("n_members", n_members, minimum=0)
+    field = check_populations("field", field)
+    mean = check_float("mean", mean)
+    dispersion = check_float("dispersion", dispersion, low=0.0)
+    r_scale = check_positive_float("r_scale", r_scale)
+    r_max = check_positive_float("r_max", r_max)
+    err_range = check_pair("err_range", err_range, low=0.0, allow_equal=True)
     rng = as_generator(rng)
-    radii = [np.empty(0)]
-    while sum(len(r) for r in radii) < n_members:
-        u = rng.random(n_members)
-        r = r_scale * np.sqrt(u / (1.0 - u))
-        radii.append(r[r <= r_max])
-    r_mem = np.concatenate(radii)[:n_members]
+    r_mem = _plummer_radii(n_members, r_scale, r_max, rng)
     v_true = [rng.normal(mean, dispersion, n_members)]
     r_all = [r_mem]
     member = [np.ones(n_members)]

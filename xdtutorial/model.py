@@ -20,6 +20,13 @@ from typing import Any
 import numpy as np
 
 from ._numerics import RNGLike, as_generator, logsumexp
+from ._validation import (
+    as_float_array,
+    as_velocity_arrays,
+    check_float,
+    check_params,
+    check_total_variance,
+)
 
 #: Names of the five model parameters, in order.
 PARAM_NAMES: tuple[str, ...] = ("mean1", "sigma1", "mean2", "sigma2", "frac1")
@@ -41,7 +48,9 @@ def validate_data(v: Any, verr: Any) -> tuple[np.ndarray, np.ndarray]:
     v : array_like, shape (n_stars,)
         Measured velocities [km/s].
     verr : array_like, shape (n_stars,)
-        Their 1-sigma uncertainties [km/s], all positive.
+        Their 1-sigma uncertainties [km/s], all >= 0.  Zero errors are allowed:
+        then extreme deconvolution is an ordinary Gaussian mixture (only a
+        component of zero width *and* a zero error is refused, where used).
 
     Returns
     -------
@@ -49,57 +58,35 @@ def validate_data(v: Any, verr: Any) -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
+    TypeError
+        Not arrays of real numbers (None, strings, dicts, booleans, complex).
     ValueError
-        Shapes differ, no stars, a non-finite value, or a non-positive error
+        Shapes differ, no stars, a non-finite value, or a negative error
         (the message names the first offending index and value).
+
+    Warns
+    -----
+    ImplausibleVelocityWarning
+        A speed beyond 3000 km/s, faster than any Galactic object (m/s given for km/s?).
     """
-    v = np.asarray(v, dtype=float)
-    verr = np.asarray(verr, dtype=float)
-    if v.ndim != 1 or v.shape != verr.shape:
-        raise ValueError(
-            f"v and verr must be 1-D arrays of the same length; got shapes {v.shape} and "
-            f"{verr.shape}"
-        )
-    if v.size == 0:
-        raise ValueError("no stars: v and verr are empty")
-    for label, arr in (("v", v), ("verr", verr)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"{label}[{i}] = {arr[i]}: every value must be finite")
-    if (verr <= 0).any():
-        i = int(np.flatnonzero(verr <= 0)[0])
-        raise ValueError(f"verr[{i}] = {verr[i]} km/s: uncertainties must be positive")
-    return v, verr
+    return as_velocity_arrays(v, verr, check_plausible=True)
 
 
-def _as_params(params: Any) -> np.ndarray:
-    p = np.asarray(params, dtype=float)
-    if p.shape[-1:] != (5,) or p.ndim > 2:
-        raise ValueError(
-            "params must have shape (5,) or (n_sets, 5) ordered (mean1, sigma1, mean2, sigma2, "
-            f"frac1); got shape {p.shape}"
-        )
-    return p
+def _as_params(params: Any, name: str = "params") -> np.ndarray:
+    """One parameter vector or a batch, shape (5,) or (n_sets, 5), in or outside the valid region."""
+    return check_params(params, name=name, batch=True, valid=False)
 
 
-def _check_params(params: Any) -> np.ndarray:
+def _check_params(params: Any, name: str = "params") -> np.ndarray:
     """The general parameter check: one valid ``(mean1, sigma1, mean2, sigma2, frac1)``.
 
     Raises
     ------
-    ValueError
-        Wrong shape, outside the valid region, or both widths zero.
+    TypeError, ValueError
+        Not five numbers, outside the valid region, or both widths zero
+        (the message names the entry at fault).
     """
-    p = _as_params(params)
-    if p.ndim != 1 or not _valid(p):
-        raise ValueError(
-            f"parameters {p!r} are not a valid (mean1, sigma1, mean2, sigma2, frac1): need "
-            "0 < frac1 < 1 and 0 <= sigma1 <= sigma2"
-        )
-    if p[1] == 0 and p[3] == 0:
-        raise ValueError("both sigmas are zero: EM cannot move from there; start with a positive width")
-    return p
+    return check_params(params, name=name)
 
 
 def _fmt(p: Any) -> str:
@@ -143,12 +130,18 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
         Natural-log weighted densities [log (km/s)^-1].
     """
     p = _as_params(params)
+    v, verr = as_velocity_arrays(v, verr)
+    return _component_log_densities(p, v, verr)
+
+
+def _component_log_densities(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> np.ndarray:
+    """:func:`component_log_densities` on checked arrays (the EM step calls it every iteration)."""
     means = p[..., [0, 2], None]
     sig2 = p[..., [1, 3], None] ** 2
     with np.errstate(divide="ignore"):
         logw = np.log(np.stack([p[..., 4], 1.0 - p[..., 4]], axis=-1))[..., None]
-    var = sig2 + np.asarray(verr) ** 2
-    return logw + _log_normal(np.asarray(v), means, var)
+    var = sig2 + verr**2
+    return logw + _log_normal(v, means, var)
 
 
 def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
@@ -177,13 +170,20 @@ def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
     float or ndarray of shape (n_sets,)
         ``-inf`` where the parameters are outside the valid region
         (0 < frac1 < 1 and 0 <= sigma1 <= sigma2), which also fixes the labels.
+
+    Raises
+    ------
+    ValueError
+        Invalid data, or a component of zero total variance (``sigma_k = 0``
+        for a star with ``verr_i = 0``).
     """
-    v, verr = validate_data(v, verr)
     p = _as_params(params)
+    v, verr = as_velocity_arrays(v, verr)
     valid = _valid(p)
     out = np.full(p.shape[:-1], -np.inf)
     if np.any(valid):
-        lp = component_log_densities(p[valid] if p.ndim == 2 else p, v, verr)
+        check_total_variance(p[valid], verr)
+        lp = _component_log_densities(p[valid] if p.ndim == 2 else p, v, verr)
         out[valid] = logsumexp(lp, axis=-2).sum(axis=-1)
     return float(out) if p.ndim == 1 else out
 
@@ -209,13 +209,13 @@ def membership_probability(params: Any, v: Any, verr: Any) -> np.ndarray:
     Raises
     ------
     ValueError
-        Parameters outside the valid region.
+        Parameters outside the valid region (the message names the entry), or
+        a component of zero total variance.
     """
-    v, verr = validate_data(v, verr)
-    p = _as_params(params)
-    if not np.all(_valid(p)):
-        raise ValueError(f"parameters outside the valid region: {p!r}")
-    return _responsibilities(component_log_densities(p, v, verr), axis=-2)[0][..., 0, :]
+    p = check_params(params, batch=True, zero_widths=True)
+    v, verr = as_velocity_arrays(v, verr)
+    check_total_variance(p, verr)
+    return _responsibilities(_component_log_densities(p, v, verr), axis=-2)[0][..., 0, :]
 
 
 def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
@@ -240,8 +240,9 @@ def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
         Density [1/(km/s)], integrating to one over velocity.
     """
     p = _check_params(params)
-    grid = np.asarray(grid, dtype=float)[:, None]  # (n_grid, 1) against (n_stars,)
-    verr = np.asarray(verr, dtype=float)
+    grid = as_float_array("grid", grid, unit="km/s")[:, None]  # (n_grid, 1) against (n_stars,)
+    verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")
+    check_total_variance(p, verr)
     terms = []
     for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4])):
         var = sigma**2 + verr**2
@@ -276,12 +277,12 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
         ``v`` and ``distance`` differ in shape, ``inner_fraction`` is not in
         (0, 1], or fewer than 2 stars fall in the inner fraction.
     """
-    v = np.asarray(v, dtype=float)
-    distance = np.asarray(distance, dtype=float)
-    if v.shape != distance.shape or v.ndim != 1:
-        raise ValueError(f"v and distance must be 1-D of equal length; got {v.shape}, {distance.shape}")
-    if not 0 < inner_fraction <= 1:
-        raise ValueError(f"inner_fraction must be in (0, 1]; got {inner_fraction}")
+    v = as_float_array("v", v, unit="km/s")
+    distance = as_float_array("distance", distance, nonnegative=True)
+    if v.shape != distance.shape:
+        raise ValueError(f"distance must have one value per star, shape {v.shape} like v; got shape "
+                         f"{distance.shape}. Fix: pass the distances of the same stars as v")
+    inner_fraction = check_float("inner_fraction", inner_fraction, low=0.0, low_open=True, high=1.0)
     inner = distance <= np.quantile(distance, inner_fraction)
     if inner.sum() < 2:
         raise ValueError(
@@ -401,7 +402,7 @@ def sample_mock(
     params : array_like, shape (5,)
         ``(mean1, sigma1, mean2, sigma2, frac1)``.
     verr : array_like, shape (n_stars,)
-        Per-star uncertainties [km/s].
+        Per-star uncertainties [km/s], >= 0.
     rng : int or numpy.random.Generator
         Seed or source of randomness (e.g. ``42`` or ``np.random.default_rng(42)``).
     return_labels : bool, default=False
@@ -415,8 +416,8 @@ def sample_mock(
         Only if ``return_labels``.
     """
     p = _check_params(params)
+    verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")
     rng = as_generator(rng)
-    verr = np.asarray(verr, dtype=float)
     member = rng.random(verr.size) < p[4]
     true = np.where(member, rng.normal(p[0], p[1], verr.size), rng.normal(p[2], p[3], verr.size))
     v = true + rng.normal(0.0, 1.0, verr.size) * verr

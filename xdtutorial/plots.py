@@ -7,11 +7,20 @@ through to matplotlib; each returns the axes and never calls ``plt.show()``.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
 
 from ._numerics import RNGLike
+from ._validation import (
+    as_float_array,
+    as_velocity_arrays,
+    check_pair,
+    check_positive_float,
+    check_positive_int,
+    check_unit_interval_array,
+)
 from .model import model_density, sample_mock
 
 
@@ -30,6 +39,8 @@ def notebook_style(*, dpi: int = 110, width: float = 9.5) -> None:
     """
     import matplotlib as mpl
 
+    dpi = check_positive_int("dpi", dpi)
+    width = check_positive_float("width", width)
     mpl.rcParams.update(
         {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (width, 0.55 * width), "font.size": 12,
          "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11, "xtick.labelsize": 11,
@@ -39,7 +50,11 @@ def notebook_style(*, dpi: int = 110, width: float = 9.5) -> None:
 
 def _axes(ax: Any) -> Any:
     import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
 
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes or None; got {ax!r:.80}. Fix: fig, ax = plt.subplots(), "
+                        "then ax=ax (or leave it out for a new figure)")
     if ax is None:
         _, ax = plt.subplots()
     return ax
@@ -50,16 +65,20 @@ def _prepare(v: Any, distance: Any, ax: Any) -> tuple[np.ndarray, np.ndarray, An
 
     Refuses negative distances: velocities passed in their place.
     """
-    v = np.asarray(v, dtype=float)
-    distance = np.asarray(distance, dtype=float)
+    v = as_float_array("v", v, unit="km/s")
+    distance = as_float_array("distance", distance, nonnegative=True,
+                              fix="velocities in its place? The per-star arrays come in the order v, verr, distance")
     if distance.shape != v.shape:
-        raise ValueError(f"distance has shape {distance.shape}, v has {v.shape}: pass one distance per star")
-    if np.any(distance < 0) or not np.all(np.isfinite(distance)):
-        raise ValueError(
-            f"distance holds {np.min(distance)}: projected distances are finite and non-negative; "
-            "the per-star arrays come in the order v, verr, distance"
-        )
+        raise ValueError(f"distance must have one value per star, shape {v.shape} like v; got shape "
+                         f"{distance.shape}. Fix: the per-star arrays come in the order v, verr, distance")
     return v, distance, _axes(ax)
+
+
+def _percentiles(value: Any) -> tuple[float, float]:
+    lo, hi = check_pair("percentiles", value, low=0.0)
+    if hi > 100:
+        raise ValueError(f"percentiles must be within [0, 100]; got {value!r}. Fix: e.g. percentiles=(2, 98)")
+    return lo, hi
 
 
 def _velocity_distance_axes(ax: Any, v: np.ndarray, percentiles: tuple[float, float]) -> None:
@@ -112,6 +131,8 @@ def plot_velocity_vs_distance(
     ValueError
         ``distance`` has another shape than ``v``, or negative values.
     """
+    v, verr = as_velocity_arrays(v, verr)
+    percentiles = _percentiles(percentiles)
     v, distance, ax = _prepare(v, distance, ax)
     kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
     kw.update(errorbar_kwargs or {})
@@ -155,7 +176,9 @@ def plot_membership(
     ValueError
         ``distance`` has another shape than ``v``, or negative values.
     """
+    percentiles = _percentiles(percentiles)
     v, distance, ax = _prepare(v, distance, ax)
+    prob = check_unit_interval_array("prob", prob, n=v.size)
     kw = {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0}
     kw.update(scatter_kwargs or {})
     sc = ax.scatter(distance, v, c=prob, **kw)
@@ -190,7 +213,8 @@ def plot_model_vs_mock(
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure if None.
     bins : int or array_like, default=None
-        Histogram bins; default 2 km/s bins over the 1-99 percentile range.
+        Number of bins over the data's range, or their edges [km/s];
+        default 2 km/s bins over the 1-99 percentile range.
     hist_kwargs : dict, default=None
         Passed to both ``ax.hist`` calls.
 
@@ -198,9 +222,15 @@ def plot_model_vs_mock(
     -------
     matplotlib Axes
     """
+    v, verr = as_velocity_arrays(v, verr)
     ax = _axes(ax)
-    v = np.asarray(v, dtype=float)
-    verr = np.asarray(verr, dtype=float)
+    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
+        bins = np.histogram_bin_edges(v, check_positive_int("bins", bins))
+    elif bins is not None:
+        bins = as_float_array("bins", bins)
+        if bins.size < 2 or np.any(np.diff(bins) <= 0):
+            raise ValueError(f"bins must be a number of bins or at least two increasing edges; got {bins!r:.80}. "
+                             "Fix: e.g. bins=40 or bins=np.arange(-100, 100, 2)")
     if bins is None:
         lo, hi = np.percentile(v, [1, 99])
         bins = np.arange(np.floor(lo) - 2.0, np.ceil(hi) + 2.0, 2.0)

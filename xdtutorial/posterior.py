@@ -15,7 +15,16 @@ from typing import Any
 import numpy as np
 
 from ._numerics import RNGLike, as_generator, seed_of
-from .model import PARAM_NAMES, _as_params, _valid, log_likelihood, validate_data
+from ._validation import (
+    as_float_array,
+    as_velocity_arrays,
+    check_bounds,
+    check_chain,
+    check_int,
+    check_params,
+    check_positive_float,
+)
+from .model import PARAM_NAMES, _as_params, _valid, log_likelihood
 
 #: Default prior box: means within +-1000 km/s, dispersions within [0, 500] km/s.
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {"mean": (-1000.0, 1000.0), "sigma": (0.0, 500.0)}
@@ -42,8 +51,13 @@ def log_prior(params: Any, *, bounds: dict[str, tuple[float, float]] | None = No
     -------
     float or ndarray of shape (n_sets,)
         The log-prior up to a constant: 0 inside, ``-inf`` outside.
+
+    Raises
+    ------
+    ValueError
+        ``bounds`` without both keys, not finite, or with ``lo >= hi``.
     """
-    b = DEFAULT_BOUNDS if bounds is None else bounds
+    b = DEFAULT_BOUNDS if bounds is None else check_bounds(bounds)
     p = _as_params(params)
     (mlo, mhi), (slo, shi) = b["mean"], b["sigma"]
     with np.errstate(invalid="ignore"):
@@ -111,7 +125,7 @@ def init_walkers(
     rng : int or numpy.random.Generator
         Seed or source of randomness.
     scale : float, default=1e-3
-        Relative size of the ball.
+        Relative size of the ball, > 0.
     bounds : dict, default=None
         Prior box (see :func:`log_prior`).
 
@@ -122,16 +136,16 @@ def init_walkers(
     Raises
     ------
     ValueError
-        ``best`` is outside the prior, or fewer than 10 walkers.
-    RuntimeError
-        No positions inside the prior after 1000 redraws (``scale`` too large).
+        ``best`` is outside the prior, fewer than 10 walkers, ``scale`` not
+        positive, or no positions inside the prior after 1000 redraws
+        (``scale`` too large).
     """
-    best = _as_params(best)
+    best = check_params(best, name="best", zero_widths=True)
+    n_walkers = check_int("n_walkers", n_walkers, minimum=10)
+    scale = check_positive_float("scale", scale)
     rng = as_generator(rng)
     if not np.isfinite(log_prior(best, bounds=bounds)):
-        raise ValueError(f"best fit {best!r} is outside the prior; cannot start walkers there")
-    if n_walkers < 10:
-        raise ValueError(f"n_walkers = {n_walkers}: emcee needs at least 2 * 5 = 10")
+        raise ValueError(f"best must be inside the prior; got {best!r}. Fix: start the walkers at a best fit")
     width = scale * np.maximum(np.abs(best), 1.0)
     width[4] = scale * min(best[4], 1.0 - best[4])
     pos = best + width * rng.standard_normal((n_walkers, 5))
@@ -140,7 +154,10 @@ def init_walkers(
         if not bad.any():
             return pos
         pos[bad] = best + width * rng.standard_normal((int(bad.sum()), 5))
-    raise RuntimeError("could not place the walkers inside the prior; reduce `scale`")
+    raise ValueError(
+        f"scale must be small enough to place the walkers inside the prior; got {scale!r} (1000 redraws "
+        "failed). Fix: reduce scale, e.g. scale=1e-3"
+    )
 
 
 def make_sampler(
@@ -176,13 +193,17 @@ def make_sampler(
         With ``vectorize=True``: each step evaluates all walkers of one half
         of the ensemble in one call of :func:`log_posterior`.
     """
+    n_walkers = check_int("n_walkers", n_walkers, minimum=10)
+    v, verr = as_velocity_arrays(v, verr, check_plausible=True)
+    seed = seed_of(rng)
+    if bounds is not None:
+        check_bounds(bounds)
     import emcee
 
-    v, verr = validate_data(v, verr)
     sampler = emcee.EnsembleSampler(
         n_walkers, 5, log_posterior, args=(v, verr), kwargs={"bounds": bounds}, vectorize=True
     )
-    sampler.random_state = np.random.RandomState(seed_of(rng)).get_state()  # the legacy state emcee uses
+    sampler.random_state = np.random.RandomState(seed).get_state()  # the legacy state emcee uses
     return sampler
 
 
@@ -213,9 +234,14 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[in
     ------
     emcee.autocorr.AutocorrError
         The chain is too short; the error carries the tentative ``tau``.
+    ValueError
+        ``chain`` not 3-D (a flattened chain hides the autocorrelation) or
+        not finite, or ``tol`` not positive.
     """
     from emcee.autocorr import integrated_time
 
+    chain = check_chain(chain)
+    tol = check_positive_float("tol", tol)
     tau = integrated_time(chain, tol=tol)
     return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
 
@@ -235,7 +261,10 @@ def percentile_summary(samples: Any, *, names: Sequence[str] = PARAM_NAMES) -> s
     str
         A fixed-format text table (one row per parameter: median, -err, +err).
     """
-    samples = np.asarray(samples, dtype=float)
+    samples = as_float_array("samples", samples, ndim=2)
+    if samples.shape[1] != len(names):
+        raise ValueError(f"names must have one name per column of samples ({samples.shape[1]}); got "
+                         f"{len(names)}: {tuple(names)}. Fix: pass names= of that length")
     q16, q50, q84 = np.percentile(samples, [16, 50, 84], axis=0)
     rows = [f"{'parameter':<10}{'median':>10}{'-1sigma':>10}{'+1sigma':>10}"]
     for name, lo, mid, hi in zip(names, q16, q50, q84, strict=True):

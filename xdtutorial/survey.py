@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from ._numerics import RNGLike, seed_of
+from ._validation import check_int, check_positive_int, check_table
 from .cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, _check_criteria, fit_cluster
 from .data import BaumgardtTable, cluster_names, load_table
 
@@ -64,7 +65,7 @@ def survey(
     table : BaumgardtTable, default=None
         Parsed compilation; by default :func:`~xdtutorial.data.load_table`.
     min_stars : int, default=20
-        Smallest sample fitted.
+        Smallest sample fitted, at least 10 (the minimum of ``fit_cluster``).
     processes : int, default=2
         Worker processes (1 runs in this process).
     rng : int or numpy.random.Generator, default=0
@@ -86,11 +87,18 @@ def survey(
     Raises
     ------
     TypeError
-        ``criteria`` is not a ReliabilityCriteria, or ``rng`` not a seed or Generator.
+        ``table`` is not a BaumgardtTable (a cluster name?), ``criteria`` not a
+        ReliabilityCriteria, ``rng`` not a seed or Generator, or a count not an int.
+    ValueError
+        ``min_stars < 10``, ``processes < 1`` or ``max_field < 1``.
     """
-    _check_criteria(criteria)  # here, not in every worker
+    # every argument is checked here, before any worker starts
+    _check_criteria(criteria)
+    check_int("min_stars", min_stars, minimum=10)
+    check_positive_int("processes", processes)
+    check_positive_int("max_field", max_field)
     seed = seed_of(rng)
-    table = load_table() if table is None else table
+    table = load_table() if check_table(table) is None else table
     names = [n for n in cluster_names(table) if np.sum(table.stars.cluster == n) >= min_stars]
     jobs = [_Job(n, table.stars[table.stars.cluster == n], seed, max_field, criteria) for n in names]
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].stars))

@@ -14,8 +14,15 @@ from typing import Any
 import numpy as np
 
 from ._numerics import RNGLike, seed_of
-from .em import FitResult
-from .model import _canonical, _check_params, log_likelihood, validate_data
+from ._validation import (
+    MIN_STARS_FIT,
+    as_velocity_arrays,
+    check_positive_float,
+    check_positive_int,
+    check_total_variance,
+)
+from .em import EMConvergenceWarning, FitResult, _diagnose
+from .model import _canonical, _check_params, log_likelihood
 
 #: How to install Bovy's library (printed when it is missing).
 BOVY_XD_INSTALL = (
@@ -47,6 +54,26 @@ def _xd_arrays(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return amp, mean, covar
 
 
+def _checked(v: Any, verr: Any, init: Any, tol: Any, max_iter: Any) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The wrappers' common checks, before any library is imported or run."""
+    v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
+    p = None if init is None else _check_params(init, "init")
+    if p is not None:
+        check_total_variance(p, verr)
+    check_positive_float("tol", tol)
+    check_positive_int("max_iter", max_iter)
+    return v, verr, p
+
+
+def _verdict(p: np.ndarray, v: np.ndarray, verr: np.ndarray, converged: bool | None) -> bool | None:
+    """``converged`` unless the fit stopped at a saddle or never left its start (then warn, False)."""
+    problem = _diagnose(p, v, verr)
+    if problem is None:
+        return converged
+    warnings.warn(problem, EMConvergenceWarning, stacklevel=3)
+    return False
+
+
 def _from_xd_arrays(amp: np.ndarray, mean: np.ndarray, covar: np.ndarray) -> np.ndarray:
     amp, mean, covar = np.ravel(amp), np.ravel(mean), np.ravel(covar)
     p = np.array([mean[0], np.sqrt(covar[0]), mean[1], np.sqrt(covar[1]), amp[0] / amp.sum()])
@@ -74,24 +101,29 @@ def fit_bovy_xd(v: Any, verr: Any, init: Any, *, tol: float = 1e-12, max_iter: i
         Parameters in this package's order; ``log_likelihood`` recomputed with
         :func:`log_likelihood`.  The library reports neither the number of
         iterations nor whether it stopped on ``tol`` or ``max_iter``:
-        ``n_iter`` and ``converged`` are None.
+        ``n_iter`` and ``converged`` are None (False, with an
+        :class:`EMConvergenceWarning`, at a saddle or when the errors swamp the data).
 
     Raises
     ------
     ExtremeDeconvolutionNotInstalled
         The library is absent; the message says how to install it.
     ValueError
-        Invalid data or start (the message names them).
+        Invalid data, start or options (the message names them); checked
+        before the library is imported.
     """
+    v, verr, p0 = _checked(v, verr, init, tol, max_iter)
+    if p0 is None:
+        raise TypeError("init must be a start (mean1, sigma1, mean2, sigma2, frac1); got None. Fix: e.g. "
+                        "initial_guess(v, distance)")
     try:
         from extreme_deconvolution import extreme_deconvolution
     except ImportError as err:
         raise ExtremeDeconvolutionNotInstalled(BOVY_XD_INSTALL) from err
-    v, verr = validate_data(v, verr)
-    amp, mean, covar = _xd_arrays(_check_params(init))
+    amp, mean, covar = _xd_arrays(p0)
     extreme_deconvolution(v[:, None], verr[:, None] ** 2, amp, mean, covar, tol=tol, maxiter=max_iter)
     p = _from_xd_arrays(amp, mean, covar)
-    return FitResult(p, log_likelihood(p, v, verr), None, None, "Bovy extreme_deconvolution")
+    return FitResult(p, log_likelihood(p, v, verr), None, _verdict(p, v, verr, None), "Bovy extreme_deconvolution")
 
 
 def fit_astroml_xd(
@@ -138,22 +170,23 @@ def fit_astroml_xd(
     Raises
     ------
     ValueError
-        Invalid data or start (the message names them).
+        Invalid data, start or options (the message names them).
     """
+    v, verr, p0 = _checked(v, verr, init, tol, max_iter)
+    seed = seed_of(rng)
     from astroML.density_estimation import XDGMM
     from sklearn.exceptions import ConvergenceWarning
 
-    v, verr = validate_data(v, verr)
     X, Xerr = v[:, None], (verr**2)[:, None, None]
-    xd = XDGMM(n_components=2, max_iter=max_iter, tol=tol, random_state=seed_of(rng))
-    if init is None:
+    xd = XDGMM(n_components=2, max_iter=max_iter, tol=tol, random_state=seed)
+    if p0 is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             xd.fit(X, Xerr)
         method = "astroML XDGMM (default init)"
         n_iter, converged = None, None
     else:
-        xd.alpha, xd.mu, xd.V = _xd_arrays(_check_params(init))
+        xd.alpha, xd.mu, xd.V = _xd_arrays(p0)
         logl = xd.logL(X, Xerr)
         converged = False
         for n_iter in range(1, max_iter + 1):  # noqa: B007 - same loop as XDGMM.fit
@@ -165,4 +198,4 @@ def fit_astroml_xd(
             logl = logl_next
         method = "astroML XDGMM (our start)"
     p = _from_xd_arrays(xd.alpha, xd.mu, xd.V)
-    return FitResult(p, log_likelihood(p, v, verr), n_iter, converged, method)
+    return FitResult(p, log_likelihood(p, v, verr), n_iter, _verdict(p, v, verr, converged), method)

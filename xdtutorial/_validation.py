@@ -1,0 +1,555 @@
+"""Input validation for every public function of the package (issue 10).
+
+A private module of small, pure checks.  Each takes the value and the *name of the argument* as
+the user wrote it, and either returns the value converted to the form the library computes with
+(float arrays, a ``numpy.random.Generator``, a ``pathlib.Path``) or raises:
+
+* ``TypeError`` when the value is of the wrong kind (``None``, a string, a dict, booleans...);
+* ``ValueError`` when it is of the right kind but not allowed (shape, NaN, sign, range);
+
+always with one message style::
+
+    {name} must be {what is allowed}; got {what was received}. Fix: {what to do}
+
+It imports nothing from the package but :mod:`xdtutorial.errors`, so every module may use it.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import pathlib
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import DataFormatError, ImplausibleVelocityWarning
+
+__all__ = [
+    "MAX_PLAUSIBLE_SPEED",
+    "MIN_STARS_FIT",
+    "as_float_array",
+    "as_velocity_arrays",
+    "check_total_variance",
+    "check_params",
+    "check_int",
+    "check_positive_int",
+    "check_float",
+    "check_positive_float",
+    "check_probability",
+    "check_bool",
+    "check_pair",
+    "check_bounds",
+    "check_unit_interval_array",
+    "check_chain",
+    "check_populations",
+    "as_rng",
+    "as_legacy_seed",
+    "check_path",
+    "check_cluster_name",
+    "check_path_or_name",
+    "name_not_found_hint",
+    "read_text",
+    "as_lines",
+    "check_columns",
+    "is_number",
+    "check_table",
+    "check_stars",
+    "check_minimize_options",
+]
+
+#: No Galactic object moves faster than this along the line of sight [km/s] (hypervelocity stars
+#: reach ~1800 km/s); beyond it a velocity is a unit mistake (m/s) or a placeholder value.
+MAX_PLAUSIBLE_SPEED = 3000.0
+#: A two-Gaussian fit has five parameters; with fewer stars its maximum is degenerate.
+MIN_STARS_FIT = 5
+
+
+# ----------------------------------------------------------------------------- messages
+def _describe(value: Any) -> str:
+    """A short description of a received value for the message (never a 300-element repr)."""
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, np.generic):
+        value = value.item()  # 2.0, not np.float64(2.0)
+    if isinstance(value, np.ndarray):
+        if value.size <= 6:
+            return f"{value!r}"
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (list, tuple)) and len(value) > 6:
+        return f"a {type(value).__name__} of {len(value)} items"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class _Raw(str):
+    """Text shown as is in a message (a description, not a value: no quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _message(name: str, expected: str, value: Any, fix: str) -> str:
+    return f"{name} must be {expected}; got {_describe(value)}. Fix: {fix}"
+
+
+def _type_error(name: str, expected: str, value: Any, fix: str) -> TypeError:
+    return TypeError(_message(name, expected, value, fix))
+
+
+def _value_error(name: str, expected: str, value: Any, fix: str) -> ValueError:
+    return ValueError(_message(name, expected, value, fix))
+
+
+# ----------------------------------------------------------------------------- arrays
+_NOT_ARRAYS = (str, bytes, dict, set, Mapping)
+
+
+def as_float_array(
+    name: str,
+    value: Any,
+    *,
+    ndim: int | None = 1,
+    allow_empty: bool = False,
+    finite: bool = True,
+    nonnegative: bool = False,
+    positive: bool = False,
+    unit: str = "",
+    fix: str = "",
+) -> np.ndarray:
+    """``value`` as a float64 array, refusing what is not an array of real numbers.
+
+    Refused with ``TypeError``: None, strings (also numeric ones: "1" is not a velocity), dicts,
+    booleans, complex numbers, objects.  With ``ValueError``: ragged lists, the wrong number of
+    dimensions, no elements, NaN/inf (when ``finite``), negative or zero values.
+    """
+    fix_type = f"pass {name} as a list or numpy array of numbers{f' in {unit}' if unit else ''}"
+    if value is None or isinstance(value, _NOT_ARRAYS):
+        raise _type_error(name, "an array of numbers", value, fix_type)
+    try:
+        arr = np.asarray(value)
+    except ValueError:  # numpy refuses ragged nested lists
+        raise _value_error(name, "a rectangular array", value, "give every row the same length") from None
+    if arr.dtype.kind == "b":
+        raise _type_error(name, "an array of numbers, not booleans", value,
+                          f"index the data with the mask ({name}[mask]) instead of passing the mask")
+    if arr.dtype.kind not in "iuf":
+        raise _type_error(name, "an array of real numbers", value, fix_type)
+    arr = arr.astype(float, copy=False)  # like np.asarray(value, dtype=float): no copy of float input
+    if ndim is not None and arr.ndim != ndim:
+        fix = (f"use np.full(n_stars, {arr.item()}) for one value per star" if arr.ndim == 0
+               else f"flatten it with np.ravel({name})" if ndim == 1 and arr.size == max(arr.shape, default=0)
+               else f"pass an array with {ndim} dimension(s)")
+        raise _value_error(name, f"a {ndim}-D array", _Raw(f"shape {arr.shape}"), fix)
+    if not allow_empty and arr.size == 0:
+        raise _value_error(name, "non-empty", value, "check the selection that produced it")
+    if finite:
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = np.argwhere(bad)[0]
+            where = f"{name}[{', '.join(map(str, i))}]"
+            raise _value_error(where, "finite", arr[tuple(i)],
+                               f"remove the stars with missing values, e.g. keep = np.isfinite({name})")
+    if positive and (arr <= 0).any():
+        i = int(np.flatnonzero(arr.ravel() <= 0)[0])
+        raise _value_error(f"{name}[{i}]", "positive", arr.ravel()[i], fix or f"check the sign and units of {name}")
+    if nonnegative and (arr < 0).any():
+        i = int(np.flatnonzero(arr.ravel() < 0)[0])
+        raise _value_error(f"{name}[{i}]", "non-negative", arr.ravel()[i],
+                           fix or f"check the sign and units of {name}")
+    return arr
+
+
+def as_velocity_arrays(
+    v: Any,
+    verr: Any,
+    *,
+    name_v: str = "v",
+    name_verr: str = "verr",
+    min_stars: int = 1,
+    check_plausible: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Velocities and their 1-sigma errors [km/s] as two 1-D float arrays of equal length.
+
+    ``verr >= 0`` is accepted: zero errors make extreme deconvolution an ordinary Gaussian
+    mixture (a zero *total* variance is refused by :func:`check_total_variance`).  Fits pass
+    ``min_stars=MIN_STARS_FIT`` and ``check_plausible=True`` (one warning per call, naming the
+    first impossible star); likelihood evaluations inside samplers do not, to stay quiet.
+    """
+    v = as_float_array(name_v, v, unit="km/s")
+    verr = as_float_array(name_verr, verr, nonnegative=True, unit="km/s")
+    if verr.shape != v.shape:
+        raise _value_error(name_verr, f"one error per star, shape {v.shape} like {name_v}", _Raw(f"shape {verr.shape}"),
+                           f"pass the errors of the same stars as {name_v}")
+    if v.size < min_stars:
+        raise _value_error(name_v, f"at least {min_stars} stars for a two-component fit (five parameters)",
+                           v, "fit a larger sample, or use the stars' weighted mean")
+    if check_plausible:
+        fast = np.abs(v) > MAX_PLAUSIBLE_SPEED
+        if fast.any():
+            i = int(np.flatnonzero(fast)[0])
+            warnings.warn(
+                f"{name_v}[{i}] = {v[i]:.6g} km/s: {int(fast.sum())} star(s) faster than any Galactic object "
+                f"(|{name_v}| > {MAX_PLAUSIBLE_SPEED:g} km/s) will dominate the fit. Check the units (km/s, "
+                f"not m/s) or remove them: keep = np.abs({name_v}) < {MAX_PLAUSIBLE_SPEED:g}",
+                ImplausibleVelocityWarning,
+                stacklevel=3,
+            )
+    return v, verr
+
+
+def check_total_variance(p: np.ndarray, verr: np.ndarray, *, name_verr: str = "verr") -> None:
+    """Refuse a component whose total variance sigma_k^2 + verr_i^2 is zero for some star.
+
+    Its density is a delta function: the likelihood is infinite on that star and meaningless
+    elsewhere.  ``p`` has shape (..., 5).
+    """
+    if verr.size == 0 or verr.min() > 0:
+        return
+    i = int(np.argmin(verr))
+    for k, label in ((1, "sigma1"), (3, "sigma2")):
+        if np.any(np.asarray(p)[..., k] == 0):
+            raise ValueError(
+                f"{label} = 0 and {name_verr}[{i}] = 0: that component has zero total variance "
+                f"({label}^2 + {name_verr}^2) for star {i}, so its likelihood is infinite there. "
+                f"Fix: start from {label} > 0, or give that star its (non-zero) measurement error"
+            )
+
+
+# ----------------------------------------------------------------------------- parameters
+def check_params(
+    params: Any, *, name: str = "params", batch: bool = False, valid: bool = True, zero_widths: bool = False
+) -> np.ndarray:
+    """A parameter vector ``(mean1, sigma1, mean2, sigma2, frac1)`` (or a batch of them).
+
+    With ``valid`` the vector must lie in the valid region, and the message names the entry at
+    fault: 0 < frac1 < 1, 0 <= sigma1 <= sigma2 (component 1 is the narrower); not both sigmas 0
+    unless ``zero_widths`` (an evaluation with errors is fine there, a fit cannot move).
+    """
+    shape = "of shape (5,) or (n_sets, 5)" if batch else "of shape (5,)"
+    p = as_float_array(name, params, ndim=None, finite=valid)
+    if p.shape[-1:] != (5,) or p.ndim > (2 if batch else 1) or p.ndim == 0:
+        raise _value_error(name, f"{shape} ordered (mean1, sigma1, mean2, sigma2, frac1)", _Raw(f"shape {p.shape}"),
+                           "pass the five parameters in that order")
+    if not valid:
+        return p
+    region = " (the valid region is 0 < frac1 < 1, 0 <= sigma1 <= sigma2)"
+    for j, row in enumerate(np.atleast_2d(p)):
+        m1, s1, m2, s2, f1 = row
+        where = name if p.ndim == 1 else f"{name}[{j}]"
+        if not 0.0 < f1 < 1.0:
+            raise _value_error(f"frac1 in {where}", "strictly between 0 and 1" + region, f1,
+                               "a fraction of 0 or 1 leaves a component without stars; use e.g. 0.5")
+        if s1 < 0 or s2 < 0:
+            raise _value_error(f"sigma1 and sigma2 in {where}", "non-negative" + region, (s1, s2),
+                               "use their absolute values")
+        if s1 > s2:
+            raise _value_error(f"sigma1 in {where}", f"<= sigma2 = {s2:g}, component 1 being the narrower" + region,
+                               s1, f"swap the components: [{m2:g}, {s2:g}, {m1:g}, {s1:g}, {1 - f1:g}]")
+        if s1 == 0 and s2 == 0 and not zero_widths:
+            raise _value_error(f"sigma1 and sigma2 in {where}", "not both zero (a fit cannot move from there)",
+                               (s1, s2), "start the field component wide, e.g. sigma2 = np.std(v)")
+    return p
+
+
+# ----------------------------------------------------------------------------- scalars
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (bools and floats such as 2.0 are refused), within [minimum, maximum]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise _type_error(name, "an integer", value, f"pass {name} as an int, e.g. {minimum or 0}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise _value_error(name, f">= {minimum}", value, f"use {name}={minimum} or more")
+    if maximum is not None and value > maximum:
+        raise _value_error(name, f"<= {maximum}", value, f"use {name}={maximum} or less")
+    return value
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    return check_int(name, value, minimum=minimum)
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    fix: str = "",
+) -> float:
+    """A finite real number within the given bounds (open or closed)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise _type_error(name, "a real number", value, fix or f"pass {name} as a number, not {type(value).__name__}")
+    value = float(value)
+    lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+    hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+    interval = f"in {lo or '(-inf'}, {hi or 'inf)'}"
+    if not np.isfinite(value):
+        raise _value_error(name, f"a finite number {interval}", value, fix or f"choose a value {interval}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise _value_error(name, interval, value, fix or f"choose a value {interval}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise _value_error(name, interval, value, fix or f"choose a value {interval}")
+    return value
+
+
+def check_positive_float(name: str, value: Any, *, fix: str = "") -> float:
+    return check_float(name, value, low=0.0, low_open=True, fix=fix)
+
+
+def check_probability(name: str, value: Any, *, open_interval: bool = False) -> float:
+    """A probability in [0, 1], or in (0, 1) with ``open_interval``."""
+    return check_float(name, value, low=0.0, high=1.0, low_open=open_interval, high_open=open_interval)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """True or False only: ``"no"`` is truthy, so strings are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _type_error(name, "True or False", value, f"pass {name}=True or {name}=False")
+    return bool(value)
+
+
+def check_pair(name: str, value: Any, *, low: float | None = None, allow_equal: bool = False) -> tuple[float, float]:
+    """A (lo, hi) pair of finite numbers with lo < hi, or lo <= hi with ``allow_equal``."""
+    if isinstance(value, _NOT_ARRAYS) or not hasattr(value, "__len__") or len(value) != 2:
+        raise _type_error(name, "a pair (lo, hi)", value, f"pass {name}=(lo, hi)")
+    lo, hi = (check_float(f"{name}[{i}]", x, low=low) for i, x in enumerate(value))
+    if lo > hi or (lo == hi and not allow_equal):
+        raise _value_error(name, f"(lo, hi) with lo {'<=' if allow_equal else '<'} hi", value,
+                           f"swap them: {name}=({hi:g}, {lo:g})")
+    return lo, hi
+
+
+def check_bounds(bounds: Any, *, name: str = "bounds") -> dict[str, tuple[float, float]]:
+    """A finite prior box ``{"mean": (lo, hi), "sigma": (lo, hi)}`` in km/s, sigma lo >= 0."""
+    if not isinstance(bounds, Mapping):
+        raise _type_error(name, 'a dict {"mean": (lo, hi), "sigma": (lo, hi)}', bounds, "see DEFAULT_BOUNDS")
+    missing = {"mean", "sigma"} - set(bounds)
+    if missing:
+        raise _value_error(name, 'a dict with keys "mean" and "sigma"', bounds, f"add {sorted(missing)}")
+    out = {k: check_pair(f'{name}["{k}"]', bounds[k], low=0.0 if k == "sigma" else None) for k in ("mean", "sigma")}
+    return out
+
+
+def check_unit_interval_array(name: str, value: Any, n: int | None = None) -> np.ndarray:
+    """Probabilities: a 1-D array of finite values in [0, 1] (of length ``n`` if given)."""
+    arr = as_float_array(name, value)
+    if n is not None and arr.size != n:
+        raise _value_error(name, f"one value per star ({n})", _Raw(f"{arr.size} values"), "pass one value per star")
+    if ((arr < 0) | (arr > 1)).any():
+        i = int(np.flatnonzero((arr < 0) | (arr > 1))[0])
+        raise _value_error(f"{name}[{i}]", "a probability in [0, 1]", arr[i], "pass probabilities, not log-odds")
+    return arr
+
+
+def check_chain(chain: Any, *, name: str = "chain") -> np.ndarray:
+    """An emcee chain of shape (n_steps, n_walkers, n_dim), finite."""
+    arr = as_float_array(name, chain, ndim=None)
+    if arr.ndim == 2:
+        raise _value_error(name, "3-D (n_steps, n_walkers, n_dim)", _Raw(
+                           f"a 2-D array of shape {arr.shape}: it looks flattened, which mixes the walkers and "
+                           "hides the autocorrelation"),
+                           "pass sampler.get_chain(), not get_chain(flat=True)")
+    if arr.ndim != 3:
+        raise _value_error(name, "3-D (n_steps, n_walkers, n_dim)", _Raw(f"shape {arr.shape}"),
+                           "pass sampler.get_chain(); for one series x use x[:, None, None]")
+    return arr
+
+
+def check_populations(name: str, value: Any) -> list[tuple[int, float, float]]:
+    """Mock populations: a list of ``(n_stars, mean, sigma)`` with n_stars >= 0 and sigma >= 0 [km/s]."""
+    fix = f"pass {name}=[(n_stars, mean, sigma), ...], e.g. [(200, 0.0, 40.0)]"
+    if isinstance(value, _NOT_ARRAYS) or not hasattr(value, "__iter__"):
+        raise _type_error(name, "a list of (n_stars, mean, sigma) tuples", value, fix)
+    items = list(value)
+    if items and all(isinstance(x, numbers.Number) for x in items):
+        raise _type_error(name, "a list of (n_stars, mean, sigma) tuples", value,
+                          f"wrap it in a list: {name}=[{value!r}]")
+    out = []
+    for i, item in enumerate(items):
+        if isinstance(item, _NOT_ARRAYS) or not hasattr(item, "__len__") or len(item) != 3:
+            raise _value_error(f"{name}[{i}]", "a tuple (n_stars, mean, sigma)", item, fix)
+        n, mean, sigma = item
+        out.append((check_int(f"{name}[{i}][0] (n_stars)", n, minimum=0), check_float(f"{name}[{i}][1] (mean)", mean),
+                    check_float(f"{name}[{i}][2] (sigma)", sigma, low=0.0)))
+    return out
+
+
+# ----------------------------------------------------------------------------- randomness
+def as_rng(rng: Any, *, name: str = "rng") -> np.random.Generator:
+    """An int seed (>= 0) or a ``numpy.random.Generator`` as a Generator (the same object)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if rng < 0:
+            raise _value_error(name, "a non-negative int seed or a numpy.random.Generator", rng, f"use {name}={-rng}")
+        return np.random.default_rng(int(rng))
+    fix = ("np.random.RandomState is the legacy generator: pass np.random.default_rng(seed)"
+           if isinstance(rng, np.random.RandomState) else f"pass {name}=0 (any int seed) or np.random.default_rng(0)")
+    raise _type_error(name, "a non-negative int seed or a numpy.random.Generator", rng, fix)
+
+
+def as_legacy_seed(rng: Any, *, name: str = "rng") -> int:
+    """A 32-bit seed for libraries that only take the legacy RandomState (emcee)."""
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+        if not 0 <= rng < 2**32:
+            raise _value_error(name, "an int seed in [0, 2**32) or a numpy.random.Generator", rng,
+                               f"use e.g. {name}=0")
+        return int(rng)
+    return int(as_rng(rng, name=name).integers(2**32))
+
+
+# ----------------------------------------------------------------------------- files and names
+def check_path(name: str, value: Any) -> pathlib.Path:
+    """A file path (str or path-like).  A string holding file *contents* is refused."""
+    if not isinstance(value, (str, os.PathLike)):
+        fix = ("decode it or write it to a file" if isinstance(value, bytes)
+               else f"pass {name} as a str or pathlib.Path")
+        raise _type_error(name, "a file path (str or pathlib.Path)", value, fix)
+    if isinstance(value, str) and "\n" in value:
+        raise _value_error(name, "a file path", value, "that is the file's contents: pass its lines, text.splitlines()")
+    return pathlib.Path(value).expanduser()
+
+
+def check_cluster_name(name: str, value: Any) -> str:
+    """A cluster name (str).  Paths, lists and numbers are refused with the function to use."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, os.PathLike):
+        fix = "that is a file: read it with load_cluster_file(path)"
+    elif isinstance(value, (list, tuple)):
+        fix = "one name at a time: [load_cluster(n) for n in names]"
+    else:
+        fix = f'pass the name as a string, e.g. "NGC {value}"' if isinstance(value, numbers.Integral) else \
+            'pass the name as a string, e.g. "NGC 288"; helpers.cluster_names() lists them'
+    raise _type_error(name, "a cluster name (str)", value, fix)
+
+
+def check_path_or_name(value: Any, *, name: str = "cluster") -> tuple[str, Any]:
+    """Decide by *type* what ``value`` is: ("stars", recarray), ("path", Path) or ("name", str).
+
+    A string is always a name, never a file in the working directory: a file called "NGC 288"
+    must not replace the cluster.  Files are passed as ``pathlib.Path``.
+    """
+    if isinstance(value, np.ndarray) and value.dtype.names:
+        return "stars", check_stars(value, name=name)
+    if isinstance(value, os.PathLike):
+        return "path", pathlib.Path(value)
+    if isinstance(value, str):
+        return "name", value
+    raise _type_error(name, "a cluster name (str), a file (pathlib.Path) or stars (a recarray from load_cluster)",
+                      value, 'e.g. fit_cluster("NGC 288") or fit_cluster(pathlib.Path("my_cluster.txt"))')
+
+
+def name_not_found_hint(value: str) -> str:
+    """Extra sentence for the KeyError of an unknown name that happens to be an existing file."""
+    if os.path.isfile(value):
+        return f" A file {value!r} exists: to read it, pass pathlib.Path({value!r})."
+    return ""
+
+
+def read_text(path: pathlib.Path, *, encoding: str, error: type[Exception] = DataFormatError) -> str:
+    """The file's text; every failure names the file (and the encoding)."""
+    try:
+        with open(path, encoding=encoding, errors="strict") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: no such file (working directory {os.getcwd()}). Fix: check the name, or pass an absolute path"
+        ) from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"{path} is a directory. Fix: pass the file inside it") from None
+    except UnicodeDecodeError as err:
+        enc = encoding.upper()
+        raise error(
+            f"{path}: not {'an' if enc == 'ASCII' else 'a'} {enc} text file (byte {err.object[err.start]:#04x} "
+            f"at offset {err.start} cannot be decoded). Fix: re-save the file as {enc} "
+            f"(e.g. iconv -f latin1 -t {encoding} in > out)"
+        ) from None
+
+
+def as_lines(name: str, value: Any) -> list[str]:
+    """The lines of a text held in memory (a sequence of str), without their newline characters."""
+    if isinstance(value, (bytes, bytearray)) or not hasattr(value, "__iter__"):
+        raise _type_error(name, "a file path or a sequence of str (the file's lines)", value,
+                          "pass pathlib.Path(file), or text.splitlines() for text in memory (decode bytes first)")
+    lines = list(value)
+    for i, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise _type_error(f"{name}[{i}]", "a str (one line of the file)", line, "decode it")
+    return [line.rstrip("\r\n") for line in lines]
+
+
+def check_columns(name: str, value: Any, *, what: tuple[str, ...]) -> tuple[int, ...]:
+    """Distinct 0-based column numbers, one for each quantity in ``what``."""
+    example = ", ".join(str(4 + i) for i in range(len(what)))
+    if not isinstance(value, (tuple, list)) or len(value) != len(what):
+        raise _value_error(name, f"{len(what)} column numbers ({', '.join(what)})", value, f"e.g. {name}=({example})")
+    cols = tuple(check_int(f"{name}[{i}]", c, minimum=0) for i, c in enumerate(value))
+    if len(set(cols)) != len(cols):
+        raise _value_error(name, "different columns", value, f"e.g. {name}=({example})")
+    return cols
+
+
+def is_number(text: str) -> bool:
+    """Whether ``float(text)`` succeeds (a header line is not made of numbers)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_table(value: Any, *, name: str = "table", allow_none: bool = True) -> Any:
+    """A parsed compilation (duck-typed: ``.stars`` and ``.path``), or None when allowed."""
+    if value is None and allow_none:
+        return None
+    if not (hasattr(value, "stars") and hasattr(value, "path")):
+        fix = ("a str is a cluster name; read a compilation file with load_table(pathlib.Path(file)), or leave "
+               f"{name} out to use the pinned compilation") if isinstance(value, str) else \
+            "pass helpers.load_table() (or leave it out to use the default compilation)"
+        raise _type_error(name, "a BaumgardtTable from load_table()", value, fix)
+    return value
+
+
+_STAR_FIELDS = ("velocity", "velocity_error", "distance")
+
+
+def check_stars(value: Any, *, name: str = "stars", fields: tuple[str, ...] = _STAR_FIELDS) -> np.recarray:
+    """Stars as returned by the loaders: a record array with the fields used."""
+    names = getattr(getattr(value, "dtype", None), "names", None) or ()
+    if not isinstance(value, np.ndarray) or not set(fields) <= set(names):
+        raise _type_error(name, f"a record array of stars with fields {', '.join(fields)}", value,
+                          "pass the result of load_cluster(), load_cluster_file() or mock_cluster_field()")
+    return value.view(np.recarray)
+
+
+def check_minimize_options(method: Any, options: dict[str, Any]) -> None:
+    """Refuse an unknown scipy method or a misspelt option *before* the optimisation runs.
+
+    scipy only warns about unknown options and then ignores them: a run with ``xtol_typo`` or
+    ``max_iter`` (scipy says ``maxiter``) silently uses the defaults.  A dry run on a trivial
+    1-D quadratic turns that warning into an error.
+    """
+    from scipy.optimize import OptimizeWarning, minimize
+
+    if not isinstance(method, str):
+        raise _type_error("method", "the name of a scipy.optimize.minimize method", method, 'e.g. "Nelder-Mead"')
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        try:
+            minimize(lambda x: float(x[0] ** 2), [1.0], method=method, options={**options, "maxiter": 1})
+        except ValueError as err:
+            if "Unknown solver" in str(err):
+                raise _value_error("method", "a method of scipy.optimize.minimize", method,
+                                   'e.g. method="Nelder-Mead" or "Powell"') from None
+        except TypeError:
+            pass  # methods that need a gradient or bounds fail on the dry run; the real run tells
+    unknown = [str(w.message) for w in rec if issubclass(w.category, OptimizeWarning) and "Unknown" in str(w.message)]
+    if unknown:
+        raise TypeError(f"{unknown[0]} for method {method!r}. Fix: see scipy.optimize.show_options('minimize', "
+                        f"{method!r}); the iteration limit is max_iter")
