@@ -390,9 +390,14 @@ def em_multi_start(
 def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", **options: Any) -> FitResult:
     """Maximise the likelihood with :func:`scipy.optimize.minimize`.
 
-    Minimises ``-log_likelihood``; outside the valid region the objective is
-    ``+inf``, which derivative-free methods handle and gradient methods may not
-    (that is part of the lesson of notebook 02).
+    Minimises ``-log_likelihood`` in the raw parameters, with finite-difference
+    gradients for the gradient methods.  Outside the valid region the objective
+    is ``+inf``.  This is the naive use that notebook 02 examines: unscaled,
+    unbounded parameters send L-BFGS-B's and TNC's first step out of the valid
+    region, and BFGS and CG end with "precision loss" because finite-difference
+    gradients are noisy near the optimum.  The remedies (``bounds=``,
+    reparametrisation with ``log sigma`` and ``logit f``, an analytic gradient)
+    are written out in that notebook.
 
     Parameters
     ----------
@@ -412,7 +417,9 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     -------
     FitResult
         ``n_iter`` holds the number of *function evaluations*; ``converged``
-        is the optimiser's own success flag.
+        is the optimiser's own success flag.  Neither is reproducible across
+        machines (they follow the last digits of the arithmetic): compare the
+        log-likelihoods reached, not these.
     """
     from scipy.optimize import minimize
 

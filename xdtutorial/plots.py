@@ -197,10 +197,13 @@ def plot_model_vs_mock(
     bins: Any = None,
     hist_kwargs: dict[str, Any] | None = None,
 ) -> Any:
-    """Posterior-predictive check: data vs a mock data set vs the model density.
+    """Plug-in predictive check: data vs one mock data set at fixed parameters.
 
-    Draws one mock data set with :func:`sample_mock` (same per-star errors),
-    histograms both, and overlays :func:`model_density` scaled to counts.
+    Draws one mock data set with :func:`sample_mock` (same per-star errors) from
+    ``params`` alone, histograms both, and overlays :func:`model_density`
+    scaled to counts.  It ignores the parameters' uncertainty; a
+    posterior-predictive check draws each replicate from its own posterior
+    sample (notebook 05).
 
     Parameters
     ----------
