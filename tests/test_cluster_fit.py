@@ -172,7 +172,7 @@ def test_a_scale_at_its_floor_is_flagged_not_measured(table):
     assert Problem.SCALE_AT_BOUND in fit.flags and set(fit.flags) <= FLAGS
     assert fit.r_scale == pytest.approx(1.0) and "not measured" in fit.reason
     assert fit.interval_method == "profile" and np.isfinite(fit.mean_err)
-    assert "at its bound (not measured)" in helpers.format_cluster_fit(fit)
+    assert "p0 at its clip, Plummer scale radius at its bound (not measured)" in helpers.format_cluster_fit(fit)
 
 
 def test_the_member_threshold_compares_the_printed_value(table):

@@ -34,7 +34,8 @@ def main(wheel: str, out: str) -> None:
     if hashlib.sha256(raw).hexdigest() != WHEEL_SHA256:
         sys.exit(f"{wheel}: SHA-256 differs from gcfit 3.3.0's {WHEEL_SHA256}")
     lines = ["# Line-of-sight velocity-dispersion profiles from gcfit 3.3.0 (gcfit/resources/*.hdf);",
-             "# written by tools/extract_gcfit_dispersions.py; columns: cluster (compilation name), profile (gcfit key),",
+             "# written by tools/extract_gcfit_dispersions.py; columns: cluster (compilation name), "
+             "profile (gcfit key),",
              "# source (ADS bibcode), r [arcsec], sigma [km/s], sigma_err_down [km/s], sigma_err_up [km/s]",
              "cluster,profile,source,r,sigma,sigma_err_down,sigma_err_up"]
     with zipfile.ZipFile(io.BytesIO(raw)) as wheel_zip:

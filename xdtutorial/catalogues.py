@@ -33,8 +33,9 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         Gaussians, model, likelihood, and the verdict with its reason.
     """
     disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
-    p0 = "at its clip" if Problem.P0_AT_BOUND in fit.flags else f"{fit.p_centre:.3f}"
-    a = "at its bound (not measured)" if Problem.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
+    p0 = "p0 at its clip" if Problem.P0_AT_BOUND in fit.flags else f"p0 = {fit.p_centre:.3f} at the centre"
+    a = "at its bound" if Problem.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
+    unmeasured = " (not measured)" if fit.flags else ""
     lines = [
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
         f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
@@ -47,7 +48,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
             "(profile likelihood)"
         )
     lines += [
-        f"  membership     p0 = {p0} at the centre, Plummer scale radius {a}",
+        f"  membership     {p0}, Plummer scale radius {a}{unmeasured}",
     ]
     for i, (m, s, w) in enumerate(fit.field, start=1):
         lines.append(f"  field {i}        {m:9.2f} km/s, sigma {s:6.2f} km/s, weight {w:.3f}")
