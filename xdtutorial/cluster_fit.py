@@ -196,8 +196,9 @@ class ClusterFit:
     problems : tuple of Problem
         What is wrong, machine-readable (empty for a reliable fit).
     reason : str
-        The same in plain language, one clause per problem joined with "; "
-        (or notes on a reliable fit, or "ok").
+        The same in plain language, one clause per problem joined with "; ",
+        followed by notes (a collapse set aside, an unresolved dispersion, the
+        flags); "ok" when there is nothing to say.
     flags : tuple of Problem
         Nuisance parameters at their clips (codes in :data:`FLAGS`): reported,
         but they do not make the fit unreliable.
@@ -391,7 +392,7 @@ def fit_cluster(
             n_peak = int(np.sum(np.abs(v - st.mu[0]) < w))
             problems[Problem.COLLAPSED] = (
                 f"collapsed: the cluster component shrank to {q.sum():.1f} stars with a dispersion of "
-                f"{st.sig[0]:.1f} km/s, while {n_peak} stars lie within {w:.0f} km/s of its velocity; restarts "
+                f"{st.sig[0]:.1f} km/s, while {n_peak} stars lie within {w:.0f} km/s of its velocity, and restarts "
                 "from the peak's robust width " + ("collapsed too" if alt is None else "fit worse")
             )
     members = float(q.sum())
