@@ -36,7 +36,8 @@ Notebook -> module
 05 posterior sampling          ``xdtutorial.posterior``: prior, posterior, emcee helpers
 06 distance-aware membership   ``xdtutorial.membership``: the model;
                                ``xdtutorial.cluster_fit``: ``fit_cluster`` and its verdict
-07 survey of all clusters      ``xdtutorial.survey``
+07 survey of all clusters      ``xdtutorial.survey``; ``xdtutorial.reference``: the
+                               independent catalogue (galpy's copy of Baumgardt's)
 05, 07 results on disk         ``xdtutorial.catalogues``: catalogues, survey CSV, summaries
 all                            ``xdtutorial.plots``: ``notebook_style`` and shared plots
 =============================  ==========================================================
@@ -157,6 +158,7 @@ from xdtutorial.posterior import (
     make_sampler,
     percentile_summary,
 )
+from xdtutorial.reference import load_dispersion_profiles, load_reference_velocities
 from xdtutorial.survey import survey
 from xdtutorial.xd_libraries import (
     BOVY_XD_INSTALL,
@@ -231,6 +233,8 @@ __all__ = [
     "fit_cluster",
     # 07 survey
     "survey",
+    "load_reference_velocities",
+    "load_dispersion_profiles",
     # results on disk and in text
     "CATALOGUE_COLUMNS",
     "SURVEY_COLUMNS",

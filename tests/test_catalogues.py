@@ -44,18 +44,33 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
         reason='fit failed: a "quoted" word',
     )
     unresolved = a_cluster_fit(dispersion=0.0, dispersion_err=np.nan)
+    # a sparse cluster: asymmetric profile-likelihood interval of the dispersion, scale radius at its floor
+    sparse = a_cluster_fit(
+        mean_interval=(-45.1, -44.6), mean_interval95=(-45.3, -44.4), dispersion_interval=(2.2, 3.4),
+        dispersion_interval95=(1.9, 4.4), interval_method="profile", r_scale=1.0,
+        flags=(helpers.Problem.SCALE_AT_BOUND,),
+    )
     path = tmp_path / "out" / "survey.csv"
-    helpers.write_survey_csv(path, [a_cluster_fit(), unresolved, failed], table)
+    helpers.write_survey_csv(path, [a_cluster_fit(), unresolved, failed, sparse], table)
     lines = path.read_text().splitlines()
     n_doc = len(helpers.SURVEY_COLUMNS) + 1
     assert lines[0].startswith("# Survey") and all(line.startswith("#") for line in lines[:n_doc])
     assert lines[n_doc] == ",".join(helpers.SURVEY_COLUMNS)
     pm = helpers.pmem_weighted_mean(helpers.load_cluster("NGC 288", table))
-    assert lines[n_doc + 1] == f"NGC 288,4,-44.83,0.23,2.68,0.20,1.8,1,321,{pm:.2f},True,\"ok\""
-    assert lines[n_doc + 2].split(",")[5] == ""  # unresolved dispersion: empty, not nan
-    assert lines[n_doc + 3].startswith("Pal 5,4,,,,,,0,,")
-    assert lines[n_doc + 3].endswith("\"fit failed: a 'quoted' word\"")
-    assert len(lines) == n_doc + 4
+    assert lines[n_doc + 1] == (
+        f"NGC 288,4,-44.83,0.23,,,,,2.68,0.20,,,,,none,1.8,1,0.950,False,321,False,{pm:.2f},True,,\"ok\""
+    )
+    row = dict(zip(helpers.SURVEY_COLUMNS, lines[n_doc + 2].split(","), strict=True))
+    assert row["dispersion_err"] == ""  # unresolved dispersion: empty, not nan
+    assert lines[n_doc + 3].startswith("Pal 5,4,,,,,,,,,,,,,none,,0,0.950,False,,False,")
+    assert lines[n_doc + 3].endswith("False,FIT_FAILED,\"fit failed: a 'quoted' word\"")
+    row = dict(zip(helpers.SURVEY_COLUMNS, lines[n_doc + 4].split(","), strict=True))
+    # the mean's interval is symmetric (0.23 either side): its symmetric error is kept; the dispersion's is not
+    assert (row["mean_err"], row["mean_lo"], row["mean_hi"]) == ("0.23", "-45.10", "-44.60")
+    assert (row["dispersion_err"], row["dispersion_lo"], row["dispersion_hi95"]) == ("", "2.20", "4.40")
+    # a scale radius at its floor is not a measurement: empty, with the flag
+    assert (row["r_scale"], row["r_scale_at_bound"], row["interval"]) == ("", "True", "profile")
+    assert len(lines) == n_doc + 5
 
 
 def test_pmem_weighted_mean():

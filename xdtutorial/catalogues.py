@@ -20,7 +20,7 @@ from ._validation import (
     check_table,
     check_unit_interval_array,
 )
-from .cluster_fit import ClusterFit
+from .cluster_fit import ClusterFit, Problem
 from .data import BaumgardtTable, pmem_weighted_mean
 from .model import PARAM_NAMES
 
@@ -47,11 +47,22 @@ def format_cluster_fit(fit: ClusterFit) -> str:
     """
     _check_fit("fit", fit)
     disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
+    p0 = "p0 at its clip" if Problem.P0_AT_BOUND in fit.flags else f"p0 = {fit.p_centre:.3f} at the centre"
+    a = "at its bound" if Problem.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
+    unmeasured = " (not measured)" if fit.flags else ""
     lines = [
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
         f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
         f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s",
-        f"  membership     p0 = {fit.p_centre:.3f} at the centre, Plummer scale radius {fit.r_scale:.0f} arcsec",
+    ]
+    if fit.interval_method == "profile":
+        (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
+        lines.append(
+            f"  68% intervals  mean {m_lo:.2f} to {m_hi:.2f}, dispersion {d_lo:.2f} to {d_hi:.2f} km/s "
+            "(profile likelihood)"
+        )
+    lines += [
+        f"  membership     {p0}, Plummer scale radius {a}{unmeasured}",
     ]
     for i, (m, s, w) in enumerate(fit.field, start=1):
         lines.append(f"  field {i}        {m:9.2f} km/s, sigma {s:6.2f} km/s, weight {w:.3f}")
@@ -69,16 +80,37 @@ SURVEY_COLUMNS: dict[str, str] = {
     "name": "cluster name in the compilation",
     "n_stars": "stars fitted",
     "mean": "cluster mean line-of-sight velocity [km/s]",
-    "mean_err": "its 1-sigma uncertainty [km/s]",
+    "mean_err": "its symmetric 1-sigma uncertainty [km/s] (empty when the interval is asymmetric)",
+    "mean_lo": "lower end of the 68 % interval of the mean [km/s]",
+    "mean_hi": "upper end of the 68 % interval of the mean [km/s]",
+    "mean_lo95": "lower end of the 95 % interval of the mean [km/s]",
+    "mean_hi95": "upper end of the 95 % interval of the mean [km/s]",
     "dispersion": "intrinsic velocity dispersion [km/s] (one value for the whole cluster)",
-    "dispersion_err": "its 1-sigma uncertainty [km/s] (empty when unresolved)",
+    "dispersion_err": "its symmetric 1-sigma uncertainty [km/s] (empty when unresolved or asymmetric)",
+    "dispersion_lo": "lower end of the 68 % interval of the dispersion [km/s]",
+    "dispersion_hi": "upper end of the 68 % interval of the dispersion [km/s]",
+    "dispersion_lo95": "lower end of the 95 % interval of the dispersion [km/s]",
+    "dispersion_hi95": "upper end of the 95 % interval of the dispersion [km/s]",
+    "interval": "how the intervals were computed: profile (likelihood), curvature, or none",
     "members": "expected number of members (sum of membership probabilities)",
     "n_field": "field Gaussians in the model chosen by BIC",
-    "r_scale": "Plummer scale radius of the membership profile [arcsec]",
-    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, for comparison [km/s]",
-    "reliable": "whether the data pin the cluster down (see reason)",
-    "reason": "plain-language reason, or ok",
+    "p_centre": "membership probability at the centre (empty when at its clip: not measured)",
+    "p_centre_at_bound": "True when p_centre sits at its clip",
+    "r_scale": "Plummer scale radius of the membership profile [arcsec] (empty when at its bound: not measured)",
+    "r_scale_at_bound": "True when the scale radius sits at its 1 arcsec floor or upper limit",
+    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, a consistency check on the same velocities [km/s]",
+    "reliable": "whether the data pin the cluster down (see problems and reason)",
+    "problems": "Problem codes that make the fit unreliable, separated by |",
+    "reason": "plain-language reason and notes, or ok",
 }
+
+
+def _symmetric_err(err: float, interval: tuple[float, float], centre: float) -> float:
+    """``err`` when the 68 % interval is symmetric about ``centre`` within 20 %, else NaN."""
+    lo, hi = interval
+    if not (np.isfinite(err) and np.isfinite(lo) and np.isfinite(hi)):
+        return err
+    return err if abs((hi - centre) - (centre - lo)) <= 0.2 * err else float("nan")
 
 
 def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], table: BaumgardtTable) -> None:
@@ -114,10 +146,20 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     for f in fits:
         pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
         reason = f.reason.replace('"', "'")
+        p0_bound, a_bound = Problem.P0_AT_BOUND in f.flags, Problem.SCALE_AT_BOUND in f.flags
+        mean_err = _symmetric_err(f.mean_err, f.mean_interval, f.mean)
+        disp_err = _symmetric_err(f.dispersion_err, f.dispersion_interval, f.dispersion)
+        ends = [*f.mean_interval, *f.mean_interval95]
+        d_ends = [*f.dispersion_interval, *f.dispersion_interval95]
         lines.append(
-            f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(f.mean_err, '.2f')},{num(f.dispersion, '.2f')},"
-            f"{num(f.dispersion_err, '.2f')},{num(f.expected_members, '.1f')},{len(f.field)},"
-            f"{num(f.r_scale, '.0f')},{num(pm, '.2f')},{f.reliable},\"{reason}\""
+            f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
+            + ",".join(num(x, ".2f") for x in ends)
+            + f",{num(f.dispersion, '.2f')},{num(disp_err, '.2f')},"
+            + ",".join(num(x, ".2f") for x in d_ends)
+            + f",{f.interval_method},{num(f.expected_members, '.1f')},{len(f.field)},"
+            f"{'' if p0_bound else num(f.p_centre, '.3f')},{p0_bound},"
+            f"{'' if a_bound else num(f.r_scale, '.0f')},{a_bound},{num(pm, '.2f')},{f.reliable},"
+            f"{'|'.join(p.name for p in f.problems)},\"{reason}\""
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -7,6 +7,33 @@ probability, and an honest verdict - ``reliable``, machine-readable
 :class:`Problem` codes and the reason in words.  The width limits of the model
 and the thresholds of the verdict are a :class:`ReliabilityCriteria`, passed
 explicitly (``RELIABILITY`` is the default).
+
+Three refinements make the numbers citable (issue #11):
+
+* **Parameters at their clips are not measurements.**  The Plummer scale is
+  clipped to [1 arcsec, 1e5 arcsec] and the log-odds at the centre to
+  +-20.  A fit that ends at a clip has its maximum on the boundary of the
+  allowed region: that nuisance parameter is *not measured* (flag
+  ``SCALE_AT_BOUND`` / ``P0_AT_BOUND``; :attr:`ClusterFit.flags`) and the
+  curvature errors of the other parameters are computed with it held fixed,
+  as for any parameter on a boundary.  This *flags* the fit but does not make
+  it unreliable: the cluster's mean and dispersion are still measured, with
+  uncertainties conditional on the clipped value.  (When both clip, the
+  prior odds reduce to ``(p0/(1-p0)) a^4 / R^4`` beyond the centre: one
+  amplitude is measured, not two.)
+* **Collapse is not sparseness.**  A fit whose cluster component claims fewer
+  than ``min_members`` stars while, near the centre, clearly more stars than
+  the field model predicts sit at its velocity, has collapsed onto a few
+  stars.  It is retried from starts at the inner velocity peak with its
+  robust width (at least 2 km/s); the broader solution is adopted when its
+  ln L is within ``ambiguity_dlnl`` of the collapsed one, otherwise the fit
+  is flagged ``COLLAPSED`` (not ``TOO_FEW_MEMBERS``).
+* **Sparse clusters get profile-likelihood intervals.**  Below
+  ``profile_below_members`` expected members (or with an unresolved
+  dispersion) the 68 % and 95 % intervals of the mean and the dispersion
+  come from the profile likelihood (:func:`~xdtutorial.membership._profile_interval`),
+  which may be asymmetric; above it, from the curvature.  ``mean_err`` and
+  ``dispersion_err`` are then half the 68 % interval.
 """
 
 from __future__ import annotations
@@ -23,11 +50,14 @@ from ._numerics import RNGLike, as_generator
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import BaumgardtTable, load_cluster, load_cluster_file
 from .membership import (
+    _ALPHA_LIMIT,
     _LOG_A_LIMITS,
     _generalised_em,
     _hessian,
+    _log_likelihood,
     _log_terms,
     _MembershipState,
+    _profile_interval,
     _split_broadest,
     _starting_states,
 )
@@ -38,12 +68,20 @@ class Problem(enum.Enum):
     """Why a :class:`ClusterFit` is unreliable; the value is a short label."""
 
     TOO_FEW_MEMBERS = "few members"
+    COLLAPSED = "collapsed"
     NOT_CONCENTRATED = "not concentrated"
     MEAN_UNCERTAIN = "mean uncertain"
     AMBIGUOUS = "ambiguous"
     DEGENERATE = "degenerate"
     AT_WIDTH_CAP = "at the width cap"
     FIT_FAILED = "failed"
+    # flags: reported in ClusterFit.flags, they do not make a fit unreliable
+    SCALE_AT_BOUND = "scale at its bound"
+    P0_AT_BOUND = "p0 at its bound"
+
+
+#: Problem codes that flag an unmeasured nuisance parameter without making the fit unreliable.
+FLAGS = frozenset({Problem.SCALE_AT_BOUND, Problem.P0_AT_BOUND})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +94,8 @@ class ReliabilityCriteria:
     Attributes
     ----------
     min_members : float, default=6.0
-        Fewest expected members for a reliable fit.
+        Fewest expected members for a reliable fit (compared with the
+        expected number of members rounded to 0.1, as printed).
     max_mean_err : float, default=3.0
         Largest uncertainty of the mean velocity for a reliable fit [km/s].
     concentration_2dlnl : float, default=6.0
@@ -72,6 +111,9 @@ class ReliabilityCriteria:
     field_sigma_floor : float, default=2.0
         Field Gaussians may not be narrower than this [km/s]: a field component
         collapsing onto one star is a likelihood spike, not a population.
+    profile_below_members : float, default=50.0
+        Below this many expected members, intervals come from the profile
+        likelihood instead of the curvature (which assumes many members).
     """
 
     min_members: float = 6.0
@@ -80,6 +122,7 @@ class ReliabilityCriteria:
     ambiguity_dlnl: float = 3.0
     cluster_sigma_cap: float = 25.0
     field_sigma_floor: float = 2.0
+    profile_below_members: float = 50.0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -112,14 +155,17 @@ class ClusterFit:
     n_stars : int
         Stars used.
     mean, mean_err : float
-        Cluster mean velocity and its 1-sigma uncertainty [km/s].
+        Cluster mean velocity and its 1-sigma uncertainty [km/s] (half the
+        68 % interval when that comes from the profile likelihood).
     dispersion, dispersion_err : float
         Intrinsic velocity dispersion and its 1-sigma uncertainty [km/s]
         (``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
     p_centre : float
-        Membership probability at the centre (p0).
+        Membership probability at the centre (p0); not measured when
+        ``Problem.P0_AT_BOUND`` is in ``flags``.
     r_scale : float
-        Plummer scale radius of the membership profile [arcsec].
+        Plummer scale radius of the membership profile [arcsec]; not measured
+        when ``Problem.SCALE_AT_BOUND`` is in ``flags``.
     field : tuple of (mean, sigma, weight)
         The field Gaussians [km/s, km/s, -].
     membership : ndarray, shape (n_stars,)
@@ -151,8 +197,19 @@ class ClusterFit:
     problems : tuple of Problem
         What is wrong, machine-readable (empty for a reliable fit).
     reason : str
-        The same in plain language, one clause per problem joined with "; "
-        (or notes on a reliable fit, or "ok").
+        The same in plain language, one clause per problem joined with "; ",
+        followed by notes (a collapse set aside, an unresolved dispersion, the
+        flags); "ok" when there is nothing to say.
+    flags : tuple of Problem
+        Nuisance parameters at their clips (codes in :data:`FLAGS`): reported,
+        but they do not make the fit unreliable.
+    mean_interval, mean_interval95 : (float, float)
+        68 % and 95 % intervals (lower, upper) of the mean velocity [km/s].
+    dispersion_interval, dispersion_interval95 : (float, float)
+        The same for the dispersion [km/s] (lower end 0 when unresolved).
+    interval_method : str
+        ``"profile"`` (profile likelihood, possibly asymmetric),
+        ``"curvature"`` (mean +- 1 and 1.96 sigma) or ``"none"``.
     """
 
     name: str
@@ -175,6 +232,12 @@ class ClusterFit:
     reliable: bool
     problems: tuple[Problem, ...]
     reason: str
+    flags: tuple[Problem, ...] = ()
+    mean_interval: tuple[float, float] = (np.nan, np.nan)
+    mean_interval95: tuple[float, float] = (np.nan, np.nan)
+    dispersion_interval: tuple[float, float] = (np.nan, np.nan)
+    dispersion_interval95: tuple[float, float] = (np.nan, np.nan)
+    interval_method: str = "none"
 
 
 
@@ -197,18 +260,26 @@ def fit_cluster(
     generalised EM from several starts: velocity clumps among the innermost
     20 % of the stars, a split of the previous model's broadest field
     component, and ``n_random`` random starts.  Uncertainties come from the
-    curvature of the log-likelihood (all parameters free).
+    curvature of the log-likelihood, with parameters at their clips (and an
+    unresolved dispersion) held fixed; below ``profile_below_members``
+    expected members, the intervals of the mean and the dispersion come from
+    the profile likelihood instead.  A fit that collapsed onto a few stars is
+    retried from the inner velocity peak before it is reported as such.
 
     The fit is flagged unreliable, with a :class:`Problem` code and the reason
-    in words, when (thresholds from ``criteria``): fewer than
-    ``min_members`` expected members (``TOO_FEW_MEMBERS``); a dispersion at the
+    in words, when (thresholds from ``criteria``): the cluster component
+    collapsed onto fewer than ``min_members`` stars with a dispersion below a
+    tenth of their errors (``COLLAPSED``); otherwise fewer than
+    ``min_members`` expected members, rounded to 0.1 as printed (``TOO_FEW_MEMBERS``); a dispersion at the
     cap ``cluster_sigma_cap``, a field population in the cluster's place
     (``AT_WIDTH_CAP``); a mean uncertain by more than ``max_mean_err`` km/s
     (``MEAN_UNCERTAIN``); the "cluster" is neither dominant nor significantly
     concentrated towards the centre, by a likelihood-ratio test against a flat
     profile (``NOT_CONCENTRATED``); another start found a different cluster
     velocity almost as likely (``AMBIGUOUS``); or the likelihood is degenerate
-    at the optimum (``DEGENERATE``).
+    at the optimum (``DEGENERATE``).  A Plummer scale or p0 that is not
+    measurably away from its clip is reported in ``flags``
+    (``SCALE_AT_BOUND``, ``P0_AT_BOUND``) without making the fit unreliable.
 
     Parameters
     ----------
@@ -306,14 +377,45 @@ def fit_cluster(
 
     n_field = min(best_by_k, key=bic)
     st, ll, outcomes = best_by_k[n_field]
-
-    q = _responsibilities(_log_terms(st, v, verr2, R))[0][0]
-
-    # uncertainties from the curvature (sigma_c fixed if it sits at zero)
-    at_zero = st.sig[0] < 1e-3
-    H = _hessian(st, v, verr2, R, fixed=(1,) if at_zero else ())
-    free = [i for i in range(H.shape[0]) if not (at_zero and i == 1)]
     problems: dict[Problem, str] = {}
+    notes: list[str] = []
+
+    # collapse: a handful of "members" whose velocities agree better than their errors allow
+    q = _responsibilities(_log_terms(st, v, verr2, R))[0][0]
+    if _collapsed(st, q, verr, criteria):
+        alt = _retry_collapse(st, v, verr, verr2, R, limits, criteria)
+        if alt is not None and alt[1] >= ll - criteria.ambiguity_dlnl:
+            notes.append(
+                f"a collapsed solution on {q.sum():.1f} stars (ln L higher by {max(ll - alt[1], 0.0):.1f}) "
+                "was set aside for the velocity peak's broader solution"
+            )
+            st, ll = alt
+            q = _responsibilities(_log_terms(st, v, verr2, R))[0][0]
+            outcomes = [*outcomes, alt]
+        else:
+            _, w = _inner_peak(v, verr, R)
+            n_peak = int(np.sum(np.abs(v - st.mu[0]) < w))
+            problems[Problem.COLLAPSED] = (
+                f"collapsed: the cluster component shrank to {q.sum():.1f} stars with a dispersion of "
+                f"{st.sig[0]:.1f} km/s, while {n_peak} stars lie within {w:.0f} km/s of its velocity, and restarts "
+                "from the peak's robust width " + ("collapsed too" if alt is None else "fit worse")
+            )
+    members = float(q.sum())
+
+    # parameters at their clips are not measured: hold them fixed for the curvature
+    at_zero = st.sig[0] < 1e-3
+    flags: dict[Problem, str] = {}
+    edge = _at_clip(st, ll, v, verr2, R, "log_a", _LOG_A_LIMITS)
+    if edge is not None:
+        flags[Problem.SCALE_AT_BOUND] = (
+            f"Plummer scale at its {'1 arcsec floor' if edge == 0 else 'upper limit'} (not measured)"
+        )
+    if _at_clip(st, ll, v, verr2, R, "alpha", (-_ALPHA_LIMIT, _ALPHA_LIMIT)) is not None:
+        flags[Problem.P0_AT_BOUND] = "p0 at its clip (not measured)"
+    fixed = tuple(i for i, f in [(1, at_zero), (2, Problem.P0_AT_BOUND in flags),
+                                 (3, Problem.SCALE_AT_BOUND in flags)] if f)
+    H = _hessian(st, v, verr2, R, fixed=fixed)
+    free = [i for i in range(H.shape[0]) if i not in fixed]
     mean_err = disp_err = np.nan
     try:
         cov = np.linalg.inv(-H[np.ix_(free, free)])
@@ -334,18 +436,16 @@ def fit_cluster(
         ll_flat = -np.inf
     concentrated = 2.0 * (ll - ll_flat) >= criteria.concentration_2dlnl
 
-    members = float(q.sum())
-    if members < criteria.min_members:
+    # compare what is printed: the expected number of members rounded to 0.1
+    if round(members, 1) < criteria.min_members and Problem.COLLAPSED not in problems:
         problems[Problem.TOO_FEW_MEMBERS] = (
-            f"only {members:.1f} likely members (fewer than {criteria.min_members:.0f})"
+            f"only {members:.1f} likely members (fewer than {criteria.min_members:g})"
         )
     if st.sig[0] >= 0.999 * criteria.cluster_sigma_cap:
         problems[Problem.AT_WIDTH_CAP] = (
             f"the 'cluster' component is as wide as allowed ({criteria.cluster_sigma_cap:.0f} km/s), hotter "
             "than any globular cluster: probably a field population"
         )
-    if np.isfinite(mean_err) and mean_err > criteria.max_mean_err:
-        problems[Problem.MEAN_UNCERTAIN] = f"mean velocity uncertain by {mean_err:.1f} km/s"
     if not concentrated and members < 0.5 * n:
         problems[Problem.NOT_CONCENTRATED] = (
             "the velocity peak is not concentrated towards the centre and does not dominate the sample: "
@@ -362,9 +462,30 @@ def fit_cluster(
         problems[Problem.AMBIGUOUS] = (
             f"ambiguous: a cluster at {other:.1f} km/s fits almost as well as one at {st.mu[0]:.1f} km/s"
         )
-    notes = list(problems.values())
+    # intervals: profile likelihood for sparse clusters, curvature otherwise
+    method, m68, m95, d68, d95 = "none", (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2
+    # (only for fits that pass the other checks: an unreliable fit's intervals are not worth the time)
+    if np.isfinite(mean_err) and not problems and (members < criteria.profile_below_members or at_zero):
+        try:
+            m68, m95 = _profile_interval(st, ll, v, verr2, R, 0, mean_err, limits)
+            d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(verr)))
+            d68, d95 = _profile_interval(st, ll, v, verr2, R, 1, d_step, limits)
+            if _nested(st.mu[0], m68, m95) and _nested(st.sig[0], d68, d95):
+                method = "profile"
+                mean_err = 0.5 * (m68[1] - m68[0])
+                disp_err = np.nan if at_zero else 0.5 * (d68[1] - d68[0])
+        except FloatingPointError:
+            pass  # the profile failed somewhere: fall back to the curvature
+    if method == "none" and np.isfinite(mean_err):
+        method = "curvature"
+        m68, m95 = _symmetric(st.mu[0], mean_err)
+        d68, d95 = _symmetric(st.sig[0], disp_err, floor=0.0)
+
+    if np.isfinite(mean_err) and mean_err > criteria.max_mean_err:
+        problems[Problem.MEAN_UNCERTAIN] = f"mean velocity uncertain by {mean_err:.1f} km/s"
     if at_zero and not problems:
         notes.append("dispersion unresolved (smaller than the measurement errors)")
+    notes = list(problems.values()) + notes + list(flags.values())
     model = (
         f"cluster (Plummer-profile membership) + {n_field} field Gaussian{'s' if n_field > 1 else ''}, "
         f"errors deconvolved; {n_field} chosen by BIC among 1-{max(best_by_k)} tried"
@@ -393,4 +514,90 @@ def fit_cluster(
         reliable=not problems,
         problems=tuple(problems),
         reason="; ".join(notes) if notes else "ok",
+        flags=tuple(flags),
+        mean_interval=m68,
+        mean_interval95=m95,
+        dispersion_interval=d68,
+        dispersion_interval95=d95,
+        interval_method=method,
     )
+
+
+def _at_clip(
+    st: _MembershipState, ll: float, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, name: str,
+    limits: tuple[float, float],
+) -> int | None:
+    """Which clip (0 lower, 1 upper) a spatial parameter is not measurably away from, or None.
+
+    EM approaches a boundary maximum only slowly, so "at the clip" means: moving
+    the parameter onto its nearer clip, all else fixed, lowers ln L by less than
+    0.5 - the 68 % interval reaches the clip, and the value is a limit, not a
+    measurement.  (With the others re-optimised the drop could only be smaller.)
+    """
+    value = getattr(st, name)
+    edge = 0 if value - limits[0] <= limits[1] - value else 1
+    moved = st.copy()
+    setattr(moved, name, limits[edge])
+    return edge if _log_likelihood(moved, v, verr2, R) > ll - 0.5 else None
+
+
+def _nested(x: float, i68: tuple[float, float], i95: tuple[float, float]) -> bool:
+    """Whether the 68 % interval holds ``x`` and lies within the 95 % one (a sane profile result)."""
+    return bool(np.all(np.isfinite([*i68, *i95])) and i95[0] <= i68[0] <= x <= i68[1] <= i95[1])
+
+
+def _symmetric(x: float, err: float, floor: float = -np.inf) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Curvature intervals x +- err and x +- 1.96 err, lower ends not below ``floor``."""
+    if not np.isfinite(err):
+        return (np.nan, np.nan), (np.nan, np.nan)
+    return (max(x - err, floor), x + err), (max(x - 1.96 * err, floor), x + 1.96 * err)
+
+
+def _inner_peak(v: np.ndarray, verr: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, float]:
+    """The innermost 20 % of the stars (at least 10) and the half-width of a velocity window [km/s]."""
+    inner = np.argsort(R, kind="stable")[: max(10, int(0.2 * v.size))]
+    return inner, max(2.5 * float(np.median(verr[inner])), 5.0)
+
+
+def _collapsed(st: _MembershipState, q: np.ndarray, verr: np.ndarray, criteria: ReliabilityCriteria) -> bool:
+    """Fewer members than required, with a dispersion below a tenth of their typical error.
+
+    Errors are deconvolved, so sigma_c = 0 is a finite likelihood maximum: a
+    few stars that happen to agree better than their errors say.  With many
+    members that is an unresolved dispersion; with a handful it is a collapse.
+    """
+    typical = float(np.sqrt(np.dot(q, verr**2) / max(q.sum(), 1e-12)))
+    return round(float(q.sum()), 1) < criteria.min_members and st.sig[0] < 0.1 * typical
+
+
+def _retry_collapse(
+    st: _MembershipState, v: np.ndarray, verr: np.ndarray, verr2: np.ndarray, R: np.ndarray,
+    limits: dict[str, float], criteria: ReliabilityCriteria,
+) -> tuple[_MembershipState, float] | None:
+    """Restart from the inner velocity peak with its robust width; the best solution that does not collapse."""
+    inner, w = _inner_peak(v, verr, R)
+    sel = inner[np.abs(v[inner] - st.mu[0]) < w]
+    if sel.size < 3:
+        return None
+    centre = float(np.median(v[sel]))
+    mad = 1.4826 * float(np.median(np.abs(v[sel] - centre)))
+    width = float(np.sqrt(max(mad**2 - np.median(verr[sel]) ** 2, 4.0)))  # at least 2 km/s at the start
+    best = None
+    for quantile in (0.1, 0.5, 0.9):
+        start = st.copy()
+        start.mu[0], start.sig[0], start.alpha = centre, width, 0.0
+        start.log_a = float(np.clip(np.log(max(np.quantile(R, quantile), 1.0)), *_LOG_A_LIMITS))
+        try:  # a short run first: a start that heads for the collapse again is dropped early
+            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=200, **limits)
+            q = _responsibilities(_log_terms(fit, v, verr2, R))[0][0]
+            if _collapsed(fit, q, verr, criteria):
+                continue
+            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, **limits)
+        except FloatingPointError:
+            continue
+        q = _responsibilities(_log_terms(fit, v, verr2, R))[0][0]
+        if _collapsed(fit, q, verr, criteria):
+            continue
+        if best is None or ll > best[1]:
+            best = (fit, ll)
+    return best

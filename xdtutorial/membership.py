@@ -143,6 +143,8 @@ def _generalised_em(
     fit_radius: bool = True,
     tol: float = 1e-9,
     max_iter: int = 1000,
+    fix_mean: float | None = None,
+    fix_sigma: float | None = None,
 ) -> tuple[_MembershipState, float, bool, int]:
     """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps).
 
@@ -151,6 +153,10 @@ def _generalised_em(
     Bovy, Hogg & Roweis 2011 eq. 16), with the field widths floored and the
     cluster width capped; the spatial parameters then take one step that
     increases the expected log-likelihood (:func:`_spatial_step`).
+
+    ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
+    value (a conditional-maximisation step for the other one): the profile
+    likelihood of :func:`_profile_interval`.
     """
     st = st.copy()
     n = v.size
@@ -165,6 +171,14 @@ def _generalised_em(
         _check_occupied(S, n, "in the distance-aware EM")
         mu, var = _xd_m_step(r, v, verr2, st.mu, st.sig)
         var[1:] = np.maximum(var[1:], field_sigma_floor**2)
+        if fix_mean is not None:  # sigma_c^2 given mu_c: the XD update about the fixed mean
+            s2 = st.sig[0] ** 2
+            gain = s2 / (s2 + verr2)
+            mu[0] = fix_mean
+            var[0] = np.dot(r[0], (gain * (v - fix_mean)) ** 2 + s2 * (1.0 - gain)) / S[0]
+        if fix_sigma is not None:  # mu_c given sigma_c: the error-weighted mean (exact, also at sigma_c = 0)
+            w = r[0] / (fix_sigma**2 + verr2)
+            mu[0], var[0] = np.dot(w, v) / w.sum(), fix_sigma**2
         var[0] = min(var[0], cluster_sigma_cap**2)
         st.mu, st.sig = mu, np.sqrt(var)
         st.fw = S[1:] / S[1:].sum()
@@ -231,6 +245,75 @@ def _split_broadest(st: _MembershipState) -> _MembershipState:
     fw = np.r_[st.fw, 0.5 * st.fw[k - 1]]
     fw[k - 1] *= 0.5
     return _MembershipState(mu, sig, fw, st.alpha, st.log_a)
+
+
+#: Likelihood-ratio thresholds 2 ln(L_max / L_profile) of 68.27 % and 95 % intervals (Wilks, 1 parameter).
+PROFILE_LEVELS = (1.0, 3.841)
+
+
+def _profile_interval(
+    st: _MembershipState,
+    ll_max: float,
+    v: np.ndarray,
+    verr2: np.ndarray,
+    R: np.ndarray,
+    which: int,
+    step: float,
+    limits: dict[str, float],
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """68 % and 95 % profile-likelihood intervals of the cluster's mean (``which=0``) or width (1).
+
+    The profile ``ln L_p(x) = max ln L`` over every other parameter with the
+    cluster's mean (or width) held at ``x`` is computed by the generalised EM
+    with ``fix_mean`` (``fix_sigma``), warm-started from the nearest point
+    already profiled.  Each end of an interval solves
+    ``2 [ln L_max - ln L_p(x)] = t`` for ``t`` in :data:`PROFILE_LEVELS` by
+    the secant method on ``sqrt(2 [ln L_max - ln L_p])``, which is linear in
+    ``x`` for a Gaussian likelihood (so the first step, from the curvature
+    error ``step``, is often already close).  A width's lower end stops at 0.
+
+    Returns
+    -------
+    ((lo68, hi68), (lo95, hi95))
+    """
+    x0 = float(st.mu[0] if which == 0 else st.sig[0])
+    key = "fix_mean" if which == 0 else "fix_sigma"
+    cache: list[tuple[float, float, _MembershipState]] = [(x0, 0.0, st)]
+
+    def root_dev(x: float) -> float:
+        """sqrt(2 (ln L_max - ln L_p(x))), profiling from the nearest cached state."""
+        near = min(cache, key=lambda c: abs(c[0] - x))[2].copy()
+        if which == 0:
+            near.mu[0] = x
+        else:
+            near.sig[0] = x
+        fit, ll, _, _ = _generalised_em(near, v, verr2, R, tol=1e-8, max_iter=400, **limits, **{key: x})
+        d = float(np.sqrt(max(2.0 * (ll_max - ll), 0.0)))
+        cache.append((x, d, fit))
+        return d
+
+    ends = {}
+    for side in (-1.0, 1.0):
+        xa, da = x0, 0.0
+        for t in PROFILE_LEVELS:
+            target = np.sqrt(t)
+            xb = xa + side * step * (target - da) if da < target else xa
+            if which == 1 and xb <= 0.0:
+                xb = 0.0
+            db = root_dev(xb)
+            for _ in range(6):
+                if abs(db - target) < 0.02 or (which == 1 and xb == 0.0 and db < target):
+                    break
+                slope = (db - da) / (xb - xa) if xb != xa else side / step
+                if slope * side <= 0.0:  # not monotonic here: fall back to the curvature's slope
+                    slope = side / step
+                xa, da, xb = xb, db, xb + (target - db) / slope
+                if which == 1 and xb < 0.0:
+                    xb = 0.0
+                db = root_dev(xb)
+            ends[side, t] = xb
+            xa, da = xb, db
+    return tuple((ends[-1.0, t], ends[1.0, t]) for t in PROFILE_LEVELS)  # type: ignore[return-value]
 
 
 def _to_unconstrained(st: _MembershipState) -> np.ndarray:
