@@ -18,16 +18,13 @@ Three refinements make the numbers citable (issue #11):
   curvature errors of the other parameters are computed with it held fixed,
   as for any parameter on a boundary.  This *flags* the fit but does not make
   it unreliable: the cluster's mean and dispersion are still measured, with
-  uncertainties conditional on the clipped value.  (When both clip, the
-  prior odds reduce to ``(p0/(1-p0)) a^4 / R^4`` beyond the centre: one
-  amplitude is measured, not two.)
-* **Collapse is not sparseness.**  A fit whose cluster component claims fewer
-  than ``min_members`` stars while, near the centre, clearly more stars than
-  the field model predicts sit at its velocity, has collapsed onto a few
-  stars.  It is retried from starts at the inner velocity peak with its
-  robust width (at least 2 km/s); the broader solution is adopted when its
-  ln L is within ``ambiguity_dlnl`` of the collapsed one, otherwise the fit
-  is flagged ``COLLAPSED`` (not ``TOO_FEW_MEMBERS``).
+  uncertainties conditional on the clipped value.
+* **Collapse is not sparseness.**  A cluster component with fewer than
+  ``min_members`` stars and a dispersion below a tenth of their typical error
+  has collapsed onto a few stars.  It is retried from the inner velocity peak
+  with its robust width (at least 2 km/s); the broader solution is adopted
+  when its ln L is within ``ambiguity_dlnl``, otherwise the fit is flagged
+  ``COLLAPSED`` (not ``TOO_FEW_MEMBERS``).
 * **Sparse clusters get profile-likelihood intervals.**  Below
   ``profile_below_members`` expected members (or with an unresolved
   dispersion) the 68 % and 95 % intervals of the mean and the dispersion
