@@ -222,3 +222,12 @@ def test_random_starts_take_a_seed_or_a_generator():
     np.testing.assert_array_equal(
         helpers.random_starts(v, 6, 3), helpers.random_starts(v, 6, np.random.default_rng(3))
     )
+
+
+@pytest.mark.parametrize("method", ["Nelder-Mead", "Powell", "CG", "BFGS", "L-BFGS-B", "TNC", "COBYLA", "SLSQP"])
+def test_minimize_fit_runs_every_method_without_options(ngc288, method):
+    # the option check's dry run must not add options of its own (TNC knows no maxiter)
+    v, e = ngc288.velocity, ngc288.velocity_error
+    start = np.round(helpers.initial_guess(v, ngc288.distance), 3)
+    res = helpers.minimize_fit(v, e, start, method=method)
+    assert np.isfinite(res.log_likelihood) and method in res.method

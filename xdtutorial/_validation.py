@@ -542,7 +542,8 @@ def check_minimize_options(method: Any, options: dict[str, Any]) -> None:
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         try:
-            minimize(lambda x: float(x[0] ** 2), [1.0], method=method, options={**options, "maxiter": 1})
+            # no options of our own: not every method knows maxiter (TNC says maxfun)
+            minimize(lambda x: float(x[0] ** 2), [1.0], method=method, options=dict(options))
         except ValueError as err:
             if "Unknown solver" in str(err):
                 raise _value_error("method", "a method of scipy.optimize.minimize", method,
@@ -552,4 +553,4 @@ def check_minimize_options(method: Any, options: dict[str, Any]) -> None:
     unknown = [str(w.message) for w in rec if issubclass(w.category, OptimizeWarning) and "Unknown" in str(w.message)]
     if unknown:
         raise TypeError(f"{unknown[0]} for method {method!r}. Fix: see scipy.optimize.show_options('minimize', "
-                        f"{method!r}); the iteration limit is max_iter")
+                        f"{method!r}) for the names this method knows")
