@@ -36,14 +36,17 @@ def logsumexp(a: np.ndarray, axis: int | tuple[int, ...] = 0) -> np.ndarray:
     EM calls once per step, tens of thousands of times per cluster.
     """
     a = np.asarray(a, dtype=float)
-    a_max = np.max(a, axis=axis, keepdims=True)
+    a_max = a.max(axis=axis, keepdims=True)
     is_max = a == a_max
-    with np.errstate(invalid="ignore"):  # -inf - -inf in an all -inf column
-        terms = np.subtract(a, a_max)
+    if np.isfinite(a_max).all():
+        terms = a - a_max
+    else:
+        with np.errstate(invalid="ignore"):  # -inf - -inf in an all -inf column
+            terms = a - a_max
     np.exp(terms, out=terms)
-    np.copyto(terms, 0.0, where=is_max)  # the largest terms are added back below
-    s = np.sum(terms, axis=axis, keepdims=True)
-    m = np.sum(is_max, axis=axis, keepdims=True)  # how many terms share the maximum
+    terms[is_max] = 0.0  # the largest terms are added back below
+    s = terms.sum(axis=axis, keepdims=True)
+    m = is_max.sum(axis=axis, keepdims=True)  # how many terms share the maximum
     if m.max() == 1:  # the usual case: s / 1 and log(1) = 0 would change no bit
         return np.squeeze(np.log1p(s) + a_max, axis=axis)
     return np.squeeze(np.log1p(s / m) + np.log(m) + a_max, axis=axis)

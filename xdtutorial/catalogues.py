@@ -59,7 +59,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
         lines.append(
             f"  68% intervals  mean {m_lo:.2f} to {m_hi:.2f}, dispersion {d_lo:.2f} to {d_hi:.2f} km/s "
-            "(profile likelihood)"
+            "(mean: profile likelihood, dispersion: marginal posterior)"
         )
     lines += [
         f"  membership     {p0}, Plummer scale radius {a}{unmeasured}",
@@ -91,7 +91,10 @@ SURVEY_COLUMNS: dict[str, str] = {
     "dispersion_hi": "upper end of the 68 % interval of the dispersion [km/s]",
     "dispersion_lo95": "lower end of the 95 % interval of the dispersion [km/s]",
     "dispersion_hi95": "upper end of the 95 % interval of the dispersion [km/s]",
-    "interval": "how the intervals were computed: profile (likelihood), curvature, or none",
+    "interval": (
+        "how the intervals were computed: profile (mean: profile likelihood; dispersion: marginal posterior), "
+        "curvature, or none"
+    ),
     "members": "expected number of members (sum of membership probabilities)",
     "n_field": "field Gaussians in the model chosen by BIC",
     "p_centre": "membership probability at the centre (empty when at its clip: not measured)",

@@ -25,12 +25,11 @@ Three refinements make the numbers citable (issue #11):
   with its robust width (at least 2 km/s); the broader solution is adopted
   when its ln L is within ``ambiguity_dlnl``, otherwise the fit is flagged
   ``COLLAPSED`` (not ``TOO_FEW_MEMBERS``).
-* **Sparse clusters get profile-likelihood intervals.**  Below
-  ``profile_below_members`` expected members (or with an unresolved
-  dispersion) the 68 % and 95 % intervals of the mean and the dispersion
-  come from the profile likelihood (:func:`~xdtutorial.membership._profile_interval`),
-  which may be asymmetric; above it, from the curvature.  ``mean_err`` and
-  ``dispersion_err`` are then half the 68 % interval.
+* **Sparse clusters get intervals beyond the curvature** (:mod:`xdtutorial.intervals`).
+  Below ``profile_below_members`` expected members (or with an unresolved
+  dispersion) the 68 % and 95 % intervals of the mean come from the profile
+  likelihood, those of the dispersion from its approximate marginal posterior;
+  both may be asymmetric.  ``mean_err`` and ``dispersion_err`` are then half the 68 % interval.
 """
 
 from __future__ import annotations
@@ -46,15 +45,16 @@ from scipy.special import expit
 from ._numerics import RNGLike, as_generator
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import BaumgardtTable, load_cluster, load_cluster_file
+from .intervals import _dispersion_interval, _profile_interval
 from .membership import (
     _ALPHA_LIMIT,
     _LOG_A_LIMITS,
     _generalised_em,
     _hessian,
+    _label_swaps,
     _log_likelihood,
     _log_terms,
     _MembershipState,
-    _profile_interval,
     _split_broadest,
     _starting_states,
 )
@@ -109,8 +109,8 @@ class ReliabilityCriteria:
         Field Gaussians may not be narrower than this [km/s]: a field component
         collapsing onto one star is a likelihood spike, not a population.
     profile_below_members : float, default=50.0
-        Below this many expected members, intervals come from the profile
-        likelihood instead of the curvature (which assumes many members).
+        Below this many expected members, intervals come from the profile likelihood (mean) and the
+        marginal posterior (dispersion) instead of the curvature (which assumes many members).
     """
 
     min_members: float = 6.0
@@ -155,8 +155,8 @@ class ClusterFit:
         Cluster mean velocity and its 1-sigma uncertainty [km/s] (half the
         68 % interval when that comes from the profile likelihood).
     dispersion, dispersion_err : float
-        Intrinsic velocity dispersion and its 1-sigma uncertainty [km/s]
-        (``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
+        Intrinsic velocity dispersion and its 1-sigma uncertainty [km/s] (half the 68 % interval for
+        sparse clusters; ``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
     p_centre : float
         Membership probability at the centre (p0); not measured when
         ``Problem.P0_AT_BOUND`` is in ``flags``.
@@ -205,7 +205,8 @@ class ClusterFit:
     dispersion_interval, dispersion_interval95 : (float, float)
         The same for the dispersion [km/s] (lower end 0 when unresolved).
     interval_method : str
-        ``"profile"`` (profile likelihood, possibly asymmetric),
+        ``"profile"`` (mean: profile likelihood; dispersion: approximate marginal posterior, see
+        :mod:`xdtutorial.intervals`; possibly asymmetric, and the dispersion may lie below its 68 % interval),
         ``"curvature"`` (mean +- 1 and 1.96 sigma) or ``"none"``.
     """
 
@@ -237,7 +238,6 @@ class ClusterFit:
     interval_method: str = "none"
 
 
-
 def fit_cluster(
     cluster: str | os.PathLike[str] | np.recarray,
     *,
@@ -249,19 +249,17 @@ def fit_cluster(
 ) -> ClusterFit:
     """Fit the distance-aware mixture to one cluster, from its name to a verdict.
 
-    The cluster is the component whose membership probability follows a
-    centrally concentrated (Plummer-to-uniform) profile in projected distance;
-    the field is a mixture of 1 to ``max_field`` Gaussians, their number chosen
-    by the Bayesian information criterion (field Gaussians are added one at a
-    time while the BIC improves).  Every model is fitted by
-    generalised EM from several starts: velocity clumps among the innermost
-    20 % of the stars, a split of the previous model's broadest field
-    component, and ``n_random`` random starts.  Uncertainties come from the
-    curvature of the log-likelihood, with parameters at their clips (and an
-    unresolved dispersion) held fixed; below ``profile_below_members``
-    expected members, the intervals of the mean and the dispersion come from
-    the profile likelihood instead.  A fit that collapsed onto a few stars is
-    retried from the inner velocity peak before it is reported as such.
+    The cluster is the component whose membership probability follows a centrally concentrated
+    (Plummer-to-uniform) profile in projected distance; the field is a mixture of 1 to ``max_field``
+    Gaussians, their number chosen by the Bayesian information criterion (added one at a time while
+    the BIC improves). Every model is fitted by generalised EM from several starts: velocity clumps
+    among the innermost 20 % of the stars, a split of the previous model's broadest field component,
+    ``n_random`` random starts, and then the best fit with each field Gaussian in the cluster's
+    place. Uncertainties come from the curvature of the log-likelihood, with parameters at their
+    clips (and an unresolved dispersion) held fixed; below ``profile_below_members`` expected
+    members, the mean's intervals come from the profile likelihood, the dispersion's from its marginal posterior.
+    A fit that collapsed onto a few stars is retried from the inner velocity peak before it is
+    reported as such.
 
     The fit is flagged unreliable, with a :class:`Problem` code and the reason
     in words, when (thresholds from ``criteria``): the cluster component
@@ -270,9 +268,9 @@ def fit_cluster(
     ``min_members`` expected members, rounded to 0.1 as printed (``TOO_FEW_MEMBERS``); a dispersion at the
     cap ``cluster_sigma_cap``, a field population in the cluster's place
     (``AT_WIDTH_CAP``); a mean uncertain by more than ``max_mean_err`` km/s
-    (``MEAN_UNCERTAIN``); the "cluster" is neither dominant nor significantly
-    concentrated towards the centre, by a likelihood-ratio test against a flat
-    profile (``NOT_CONCENTRATED``); another start found a different cluster
+    (``MEAN_UNCERTAIN``); the "cluster" is not significantly concentrated towards the centre, by a
+    likelihood-ratio test against a flat profile, and either not dominant or with its scale at the
+    upper limit, a flat profile (``NOT_CONCENTRATED``); another start found a different cluster
     velocity almost as likely (``AMBIGUOUS``); or the likelihood is degenerate
     at the optimum (``DEGENERATE``).  A Plummer scale or p0 that is not
     measurably away from its clip is reported in ``flags``
@@ -364,6 +362,7 @@ def fit_cluster(
             except FloatingPointError:
                 continue
             outcomes[i] = (fit, ll)
+        outcomes += _label_swaps(max(outcomes, key=lambda o: o[1])[0], v, verr2, R, limits)
         fit, ll = max(outcomes, key=lambda o: o[1])
         best_by_k[n_field] = (fit, ll, outcomes)
         previous = fit
@@ -443,10 +442,11 @@ def fit_cluster(
             f"the 'cluster' component is as wide as allowed ({criteria.cluster_sigma_cap:.0f} km/s), hotter "
             "than any globular cluster: probably a field population"
         )
-    if not concentrated and members < 0.5 * n:
+    if not concentrated and (members < 0.5 * n or edge == 1):  # a flat profile: dominance alone is no proof
         problems[Problem.NOT_CONCENTRATED] = (
-            "the velocity peak is not concentrated towards the centre and does not dominate the sample: "
-            "it cannot be told apart from a field population"
+            "the velocity peak is not concentrated towards the centre and "
+            + ("its profile is flat" if edge == 1 else "does not dominate the sample")
+            + ": it cannot be told apart from a field population"
         )
     tol_mean = max(5.0, 5.0 * (mean_err if np.isfinite(mean_err) else 1.0))
     n_reached = sum(ll - o[1] < 0.5 and abs(o[0].mu[0] - st.mu[0]) <= tol_mean for o in outcomes)
@@ -466,8 +466,8 @@ def fit_cluster(
         try:
             m68, m95 = _profile_interval(st, ll, v, verr2, R, 0, mean_err, limits)
             d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(verr)))
-            d68, d95 = _profile_interval(st, ll, v, verr2, R, 1, d_step, limits)
-            if _nested(st.mu[0], m68, m95) and _nested(st.sig[0], d68, d95):
+            d68, d95 = _dispersion_interval(st, ll, v, verr2, R, d_step, limits, fixed)
+            if _nested(st.mu[0], m68, m95) and _nested(np.clip(st.sig[0], *d68), d68, d95):  # may lie below d68
                 method = "profile"
                 mean_err = 0.5 * (m68[1] - m68[0])
                 disp_err = np.nan if at_zero else 0.5 * (d68[1] - d68[0])

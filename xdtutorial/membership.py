@@ -49,7 +49,7 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .model import _check_occupied, _log_normal, _responsibilities, _xd_m_step
+from .model import _check_occupied, _log_normal, _xd_m_step
 
 _ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
 _LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
@@ -77,54 +77,118 @@ class _MembershipState:
         return np.array(out)
 
 
-def _log_prior_member(alpha: float, log_a: float, R: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ln pi(R_i), ln(1 - pi(R_i)) and z_i = logit pi(R_i)."""
-    z = alpha - 2.0 * np.log1p((R * np.exp(-log_a)) ** 2)
+def _log_prior_member(alpha: float, log_a: float, R2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ln pi(R_i), ln(1 - pi(R_i)) and u_i = R_i^2 / a^2, from the squared distances ``R2``.
+
+    With z_i = logit pi(R_i) = alpha - 2 ln(1 + u_i): ln(1 - pi) = ln expit(z) - z.
+    """
+    u = R2 * np.exp(-2.0 * log_a)
+    z = alpha - 2.0 * np.log1p(u)
     log_pi = log_expit(z)
-    return log_pi, log_pi - z, z  # ln(1 - expit(z)) = ln expit(z) - z
+    return log_pi, log_pi - z, u
+
+
+def _weighted_log_densities(
+    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> np.ndarray:
+    """ln of each component's weighted, error-convolved density, given the prior terms of :func:`_log_prior_member`."""
+    logp = _log_normal(v, st.mu[:, None], st.sig[:, None] ** 2 + verr2)
+    logp[0] += prior[0]
+    logp[1:] += prior[1] + np.log(st.fw)[:, None]
+    return logp
+
+
+def _e_step(
+    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, float]:
+    """Responsibilities, shape (1 + K_f, n_stars), and the total ln L: the inner loop of the EM.
+
+    The same numbers as ``_responsibilities(_log_terms(...))`` (up to rounding,
+    tested), written with as few array operations as possible: the largest
+    term of each star is taken out before exponentiating, and only the total
+    ln L is formed.
+    """
+    logp = _weighted_log_densities(st, v, verr2, prior)
+    top = logp.max(axis=0)
+    np.subtract(logp, top, out=logp)
+    np.exp(logp, out=logp)
+    total = logp.sum(axis=0)
+    logp /= total
+    return logp, float(top.sum() + np.log(total).sum())
 
 
 def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
-    logpi, log1mpi, _ = _log_prior_member(st.alpha, st.log_a, R)
-    logp = _log_normal(v, st.mu[:, None], st.sig[:, None] ** 2 + verr2)
-    logp[0] += logpi
-    logp[1:] += log1mpi + np.log(st.fw)[:, None]
-    return logp
+    return _weighted_log_densities(st, v, verr2, _log_prior_member(st.alpha, st.log_a, R * R))
 
 
-def _spatial_step(st: _MembershipState, q: np.ndarray, R: np.ndarray, fit_radius: bool) -> None:
-    """Increase sum_i q_i ln pi_i + (1 - q_i) ln(1 - pi_i) by Fisher scoring with step halving."""
+def _room(x: float, step: float, limits: tuple[float, float]) -> float:
+    """The largest fraction (at most 1) of ``step`` that keeps ``x + fraction * step`` within ``limits``."""
+    if step > 0.0:
+        return min(1.0, (limits[1] - x) / step)
+    if step < 0.0:
+        return min(1.0, (limits[0] - x) / step)
+    return 1.0
 
-    def objective(alpha: float, log_a: float) -> float:
-        lp, l1p, _ = _log_prior_member(alpha, log_a, R)
-        return float(np.dot(q, lp) + np.dot(1.0 - q, l1p))
 
-    lp, l1p, _ = _log_prior_member(st.alpha, st.log_a, R)
+def _pushes_out(x: float, step: float, limits: tuple[float, float]) -> bool:
+    """Whether ``x`` sits on one of its ``limits`` and ``step`` points beyond it."""
+    return (x <= limits[0] and step < 0.0) or (x >= limits[1] and step > 0.0)
+
+
+def _spatial_step(
+    st: _MembershipState,
+    q: np.ndarray,
+    R2: np.ndarray,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray],
+    fit_radius: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Increase sum_i q_i ln pi_i + (1 - q_i) ln(1 - pi_i) by Fisher scoring with step halving.
+
+    ``prior`` holds the terms of :func:`_log_prior_member` at the current
+    (alpha, ln a); returns them at the new values (the next E-step needs them).
+    The objective is written ``sum_i q_i z_i + sum_i ln(1 - pi_i)``, since
+    ln pi - ln(1 - pi) = z; the 2 x 2 Fisher system is solved in closed form.
+    """
+    lp, l1p, u = prior
     pi = np.exp(lp)
     resid = q - pi
-    if abs(resid.sum()) < 1e-9 * R.size and not fit_radius:
-        return
+    g0 = float(resid.sum())
+    if abs(g0) < 1e-9 * R2.size and not fit_radius:
+        return prior
     w = pi * (1.0 - pi)
+    a11 = float(w.sum())
     if fit_radius:
-        u = (R * np.exp(-st.log_a)) ** 2
-        dz = 4.0 * u / (1.0 + u)
-        g = np.array([resid.sum(), np.dot(resid, dz)])
-        info = np.array([[w.sum(), np.dot(w, dz)], [np.dot(w, dz), np.dot(w, dz * dz)]])
-        info += 1e-9 * np.eye(2) * max(np.trace(info), 1e-12)
-        step = np.linalg.solve(info, g)
-        if abs(g @ step) < 1e-12 * R.size:  # already at the maximum of the spatial term
-            return
+        dz = 4.0 * u / (1.0 + u)  # -dz/d(ln a)
+        wdz = w * dz
+        a12, a22, g1 = float(wdz.sum()), float(np.dot(wdz, dz)), float(np.dot(resid, dz))
+        ridge = 1e-9 * max(a11 + a22, 1e-12)
+        a11, a22 = a11 + ridge, a22 + ridge
+        det = a11 * a22 - a12 * a12
+        s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
+        # a parameter at its clip that the step would push further out is held there, and the
+        # other takes its own scoring step (a clipped joint step need not go uphill)
+        if _pushes_out(st.log_a, s1, _LOG_A_LIMITS):
+            s0, s1 = g0 / a11, 0.0
+        if _pushes_out(st.alpha, s0, (-_ALPHA_LIMIT, _ALPHA_LIMIT)):
+            s0, s1 = 0.0, (0.0 if _pushes_out(st.log_a, g1, _LOG_A_LIMITS) else g1 / a22)
+        if abs(g0 * s0 + g1 * s1) < 1e-12 * R2.size:  # already at the maximum of the spatial term
+            return prior
     else:
-        step = np.array([resid.sum() / max(w.sum(), 1e-12), 0.0])
-    old = float(np.dot(q, lp) + np.dot(1.0 - q, l1p))
+        s0, s1 = g0 / max(a11, 1e-12), 0.0
+    # shorten the step (keeping its direction, which goes uphill) to end on the clips at the farthest
+    t = min(_room(st.alpha, s0, (-_ALPHA_LIMIT, _ALPHA_LIMIT)), _room(st.log_a, s1, _LOG_A_LIMITS))
+    s0, s1 = t * s0, t * s1
+    old = float(np.dot(q, lp - l1p) + l1p.sum())
     for _ in range(8):  # a generalised EM step only needs *an* increase
-        alpha = float(np.clip(st.alpha + step[0], -_ALPHA_LIMIT, _ALPHA_LIMIT))
-        log_a = float(np.clip(st.log_a + step[1], *_LOG_A_LIMITS))
-        if objective(alpha, log_a) >= old:
+        alpha = min(max(st.alpha + s0, -_ALPHA_LIMIT), _ALPHA_LIMIT)  # guards against rounding only
+        log_a = min(max(st.log_a + s1, _LOG_A_LIMITS[0]), _LOG_A_LIMITS[1])
+        trial = _log_prior_member(alpha, log_a, R2)
+        if float(np.dot(q, trial[0] - trial[1]) + trial[1].sum()) >= old:
             st.alpha, st.log_a = alpha, log_a
-            return
-        step = 0.5 * step
+            return trial
+        s0, s1 = 0.5 * s0, 0.5 * s1
+    return prior
 
 
 def _log_likelihood(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> float:
@@ -149,21 +213,24 @@ def _generalised_em(
     """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps).
 
     The E-step and the velocity M-step are those of the two-component model
-    (:func:`xdtutorial.model._responsibilities`, :func:`xdtutorial.model._xd_m_step`,
-    Bovy, Hogg & Roweis 2011 eq. 16), with the field widths floored and the
-    cluster width capped; the spatial parameters then take one step that
-    increases the expected log-likelihood (:func:`_spatial_step`).
+    (:func:`xdtutorial.model._responsibilities`, here as :func:`_e_step`, and
+    :func:`xdtutorial.model._xd_m_step`, Bovy, Hogg & Roweis 2011 eq. 16), with
+    the field widths floored and the cluster width capped; the spatial
+    parameters then take one step that increases the expected log-likelihood
+    (:func:`_spatial_step`).  The prior terms ln pi_i are computed once per
+    step: the spatial step returns them for the next E-step.
 
     ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
     value (a conditional-maximisation step for the other one): the profile
-    likelihood of :func:`_profile_interval`.
+    likelihood of :func:`xdtutorial.intervals._profile_interval`.
     """
     st = st.copy()
     n = v.size
+    R2 = R * R
+    prior = _log_prior_member(st.alpha, st.log_a, R2)
     ll_old = -np.inf
     for it in range(1, max_iter + 1):
-        r, log_norm = _responsibilities(_log_terms(st, v, verr2, R))
-        ll = float(log_norm.sum())
+        r, ll = _e_step(st, v, verr2, prior)
         if ll - ll_old < tol * n and it > 1:
             return st, ll, True, it - 1
         ll_old = ll
@@ -182,7 +249,7 @@ def _generalised_em(
         var[0] = min(var[0], cluster_sigma_cap**2)
         st.mu, st.sig = mu, np.sqrt(var)
         st.fw = S[1:] / S[1:].sum()
-        _spatial_step(st, r[0], R, fit_radius)
+        prior = _spatial_step(st, r[0], R2, prior, fit_radius)
     return st, _log_likelihood(st, v, verr2, R), False, max_iter
 
 
@@ -247,73 +314,34 @@ def _split_broadest(st: _MembershipState) -> _MembershipState:
     return _MembershipState(mu, sig, fw, st.alpha, st.log_a)
 
 
-#: Likelihood-ratio thresholds 2 ln(L_max / L_profile) of 68.27 % and 95 % intervals (Wilks, 1 parameter).
-PROFILE_LEVELS = (1.0, 3.841)
+def _label_swaps(
+    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, limits: dict[str, float]
+) -> list[tuple[_MembershipState, float]]:
+    """Fits restarted with the cluster and one field Gaussian exchanged; (state, ln L) of each.
 
-
-def _profile_interval(
-    st: _MembershipState,
-    ll_max: float,
-    v: np.ndarray,
-    verr2: np.ndarray,
-    R: np.ndarray,
-    which: int,
-    step: float,
-    limits: dict[str, float],
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """68 % and 95 % profile-likelihood intervals of the cluster's mean (``which=0``) or width (1).
-
-    The profile ``ln L_p(x) = max ln L`` over every other parameter with the
-    cluster's mean (or width) held at ``x`` is computed by the generalised EM
-    with ``fix_mean`` (``fix_sigma``), warm-started from the nearest point
-    already profiled.  Each end of an interval solves
-    ``2 [ln L_max - ln L_p(x)] = t`` for ``t`` in :data:`PROFILE_LEVELS` by
-    the secant method on ``sqrt(2 [ln L_max - ln L_p])``, which is linear in
-    ``x`` for a Gaussian likelihood (so the first step, from the curvature
-    error ``step``, is often already close).  A width's lower end stops at 0.
-
-    Returns
-    -------
-    ((lo68, hi68), (lo95, hi95))
+    With a flat membership profile the model is a plain Gaussian mixture, in
+    which any Gaussian narrower than the width cap could be the cluster: EM
+    can end with a dominant field population in the cluster's place and the
+    real cluster in a field Gaussian.  So when the best fit's profile is flat
+    (the Plummer scale at its upper limit), each field Gaussian narrower than
+    the cap is tried as the cluster, from a concentrated start.
     """
-    x0 = float(st.mu[0] if which == 0 else st.sig[0])
-    key = "fix_mean" if which == 0 else "fix_sigma"
-    cache: list[tuple[float, float, _MembershipState]] = [(x0, 0.0, st)]
-
-    def root_dev(x: float) -> float:
-        """sqrt(2 (ln L_max - ln L_p(x))), profiling from the nearest cached state."""
-        near = min(cache, key=lambda c: abs(c[0] - x))[2].copy()
-        if which == 0:
-            near.mu[0] = x
-        else:
-            near.sig[0] = x
-        fit, ll, _, _ = _generalised_em(near, v, verr2, R, tol=1e-8, max_iter=400, **limits, **{key: x})
-        d = float(np.sqrt(max(2.0 * (ll_max - ll), 0.0)))
-        cache.append((x, d, fit))
-        return d
-
-    ends = {}
-    for side in (-1.0, 1.0):
-        xa, da = x0, 0.0
-        for t in PROFILE_LEVELS:
-            target = np.sqrt(t)
-            xb = xa + side * step * (target - da) if da < target else xa
-            if which == 1 and xb <= 0.0:
-                xb = 0.0
-            db = root_dev(xb)
-            for _ in range(6):
-                if abs(db - target) < 0.02 or (which == 1 and xb == 0.0 and db < target):
-                    break
-                slope = (db - da) / (xb - xa) if xb != xa else side / step
-                if slope * side <= 0.0:  # not monotonic here: fall back to the curvature's slope
-                    slope = side / step
-                xa, da, xb = xb, db, xb + (target - db) / slope
-                if which == 1 and xb < 0.0:
-                    xb = 0.0
-                db = root_dev(xb)
-            ends[side, t] = xb
-            xa, da = xb, db
-    return tuple((ends[-1.0, t], ends[1.0, t]) for t in PROFILE_LEVELS)  # type: ignore[return-value]
+    out: list[tuple[_MembershipState, float]] = []
+    if st.log_a < _LOG_A_LIMITS[1] - 1e-6:
+        return out
+    for k in range(1, st.mu.size):
+        if st.sig[k] >= limits["cluster_sigma_cap"]:
+            continue
+        start = st.copy()
+        start.mu[[0, k]], start.sig[[0, k]] = st.mu[[k, 0]], st.sig[[k, 0]]
+        start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
+        start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
+        try:
+            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, **limits)
+        except FloatingPointError:
+            continue
+        out.append((fit, ll))
+    return out
 
 
 def _to_unconstrained(st: _MembershipState) -> np.ndarray:
@@ -384,7 +412,7 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
     r_scale = check_positive_float("r_scale", r_scale, fix=f"pass one Plummer scale radius in arcsec; {order}")
     R = as_float_array("R", R, ndim=None, allow_empty=True, nonnegative=True)
     alpha = logit(p_centre)
-    return np.exp(_log_prior_member(alpha, np.log(r_scale), R)[0])
+    return np.exp(_log_prior_member(alpha, np.log(r_scale), R * R)[0])
 
 
 
