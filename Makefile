@@ -88,7 +88,7 @@ notebooks: data
 	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --inplace $(NOTEBOOKS) $(SOLUTIONS)
 
 benchmark: env
-	$(PY) benchmarks/bench_em.py
+	$(PY) benchmarks/bench_em.py --survey
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

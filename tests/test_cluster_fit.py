@@ -264,8 +264,9 @@ def test_sparse_mean_intervals_are_calibrated_and_never_confidently_wrong(calibr
 @pytest.mark.parametrize("member_range", CALIBRATION_RANGES)
 def test_sparse_dispersion_intervals(calibration, member_range):
     """The 68 % and 95 % dispersion intervals are calibrated in every range.  Below 50 members they are the
-    quantiles of the approximate marginal posterior; the profile likelihood's intervals, centred too low and
-    too narrow, held the truth only half of the time with 8-29 members (measured 0.51 and 0.50)."""
+    quantiles of the approximate marginal posterior (measured 0.66, 0.72, 0.70 and 0.87, 0.93, 0.95); the
+    profile likelihood's intervals, centred too low and too narrow, held the truth only half of the time with
+    8-29 members (0.51 and 0.50), which the lower bound of 0.55 (0.68 minus two standard errors) refuses."""
     fits = calibration[member_range]
-    assert 0.50 <= coverage(fits, "dispersion_interval", 1) <= 0.86
+    assert 0.55 <= coverage(fits, "dispersion_interval", 1) <= 0.86
     assert coverage(fits, "dispersion_interval95", 1) >= 0.86

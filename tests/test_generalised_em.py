@@ -42,7 +42,7 @@ def test_the_em_reaches_a_stationary_point_of_the_spatial_parameters(ngc6681):
         q = _responsibilities(M._log_terms(fit, v, verr2, R))[0][0]
         pi = expit(fit.alpha - 2.0 * np.log1p((R / np.exp(fit.log_a)) ** 2))
         u = (R / np.exp(fit.log_a)) ** 2
-        score = np.array([np.sum(q - pi), np.sum((q - pi) * 4.0 * u / (1.0 + u))])  # d/d(alpha), -d/d(ln a)
+        score = np.array([np.sum(q - pi), np.sum((q - pi) * 4.0 * u / (1.0 + u))])  # d/d(alpha), d/d(ln a)
         clips = [(-M._ALPHA_LIMIT, M._ALPHA_LIMIT), M._LOG_A_LIMITS]
         for g, x, (lo, hi) in zip(score, [fit.alpha, fit.log_a], clips, strict=True):
             if (x <= lo and g < 0) or (x >= hi and g > 0):

@@ -53,7 +53,9 @@ def format_cluster_fit(fit: ClusterFit) -> str:
     lines = [
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
         f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
-        f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s",
+        f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s"
+        if fit.interval_method != "profile"
+        else f"  dispersion     {fit.dispersion:9.2f} km/s (best fit; quote the 68% interval below)",
     ]
     if fit.interval_method == "profile":
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval

@@ -254,8 +254,8 @@ def fit_cluster(
     Gaussians, their number chosen by the Bayesian information criterion (added one at a time while
     the BIC improves). Every model is fitted by generalised EM from several starts: velocity clumps
     among the innermost 20 % of the stars, a split of the previous model's broadest field component,
-    ``n_random`` random starts, and then the best fit with each field Gaussian in the cluster's
-    place. Uncertainties come from the curvature of the log-likelihood, with parameters at their
+    ``n_random`` random starts, and, if its profile is flat, the best fit with each field Gaussian in
+    the cluster's place. Uncertainties come from the curvature of the log-likelihood, with parameters at their
     clips (and an unresolved dispersion) held fixed; below ``profile_below_members`` expected
     members, the mean's intervals come from the profile likelihood, the dispersion's from its marginal posterior.
     A fit that collapsed onto a few stars is retried from the inner velocity peak before it is
@@ -349,7 +349,7 @@ def fit_cluster(
         outcomes = []
         for st in starts:
             try:
-                fit, ll, _, _ = _generalised_em(st, v, verr2, R, max_iter=150, **limits)
+                fit, ll, _, _ = _generalised_em(st, v, verr2, R, max_iter=100, **limits)
             except FloatingPointError:
                 continue
             outcomes.append((fit, ll))
@@ -467,7 +467,7 @@ def fit_cluster(
             m68, m95 = _profile_interval(st, ll, v, verr2, R, 0, mean_err, limits)
             d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(verr)))
             d68, d95 = _dispersion_interval(st, ll, v, verr2, R, d_step, limits, fixed)
-            if _nested(st.mu[0], m68, m95) and _nested(np.clip(st.sig[0], *d68), d68, d95):  # may lie below d68
+            if _nested(st.mu[0], m68, m95) and _nested(st.sig[0], d95, d95) and _nested(np.mean(d68), d68, d95):
                 method = "profile"
                 mean_err = 0.5 * (m68[1] - m68[0])
                 disp_err = np.nan if at_zero else 0.5 * (d68[1] - d68[0])

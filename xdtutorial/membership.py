@@ -125,9 +125,9 @@ def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.nda
 def _room(x: float, step: float, limits: tuple[float, float]) -> float:
     """The largest fraction (at most 1) of ``step`` that keeps ``x + fraction * step`` within ``limits``."""
     if step > 0.0:
-        return min(1.0, (limits[1] - x) / step)
+        return max(0.0, min(1.0, (limits[1] - x) / step))
     if step < 0.0:
-        return min(1.0, (limits[0] - x) / step)
+        return max(0.0, min(1.0, (limits[0] - x) / step))
     return 1.0
 
 
@@ -159,7 +159,7 @@ def _spatial_step(
     w = pi * (1.0 - pi)
     a11 = float(w.sum())
     if fit_radius:
-        dz = 4.0 * u / (1.0 + u)  # -dz/d(ln a)
+        dz = 4.0 * u / (1.0 + u)  # dz/d(ln a)
         wdz = w * dz
         a12, a22, g1 = float(wdz.sum()), float(np.dot(wdz, dz)), float(np.dot(resid, dz))
         ridge = 1e-9 * max(a11 + a22, 1e-12)
@@ -205,6 +205,7 @@ def _generalised_em(
     field_sigma_floor: float,
     cluster_sigma_cap: float,
     fit_radius: bool = True,
+    fit_spatial: bool = True,
     tol: float = 1e-9,
     max_iter: int = 1000,
     fix_mean: float | None = None,
@@ -220,7 +221,8 @@ def _generalised_em(
     (:func:`_spatial_step`).  The prior terms ln pi_i are computed once per
     step: the spatial step returns them for the next E-step.
 
-    ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
+    ``fit_radius=False`` holds the Plummer scale, ``fit_spatial=False`` both
+    spatial parameters.  ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
     value (a conditional-maximisation step for the other one): the profile
     likelihood of :func:`xdtutorial.intervals._profile_interval`.
     """
@@ -249,7 +251,8 @@ def _generalised_em(
         var[0] = min(var[0], cluster_sigma_cap**2)
         st.mu, st.sig = mu, np.sqrt(var)
         st.fw = S[1:] / S[1:].sum()
-        prior = _spatial_step(st, r[0], R2, prior, fit_radius)
+        if fit_spatial:
+            prior = _spatial_step(st, r[0], R2, prior, fit_radius)
     return st, _log_likelihood(st, v, verr2, R), False, max_iter
 
 
