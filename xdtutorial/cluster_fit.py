@@ -53,12 +53,12 @@ from .membership import (
     _hessian,
     _label_swaps,
     _log_likelihood,
-    _log_terms,
+    _memberships,
     _MembershipState,
     _split_broadest,
     _starting_states,
 )
-from .model import _responsibilities, validate_data
+from .model import validate_data
 
 
 class Problem(enum.Enum):
@@ -377,7 +377,7 @@ def fit_cluster(
     notes: list[str] = []
 
     # collapse: a handful of "members" whose velocities agree better than their errors allow
-    q = _responsibilities(_log_terms(st, v, verr2, R))[0][0]
+    q = _memberships(st, v, verr2, R)
     if _collapsed(st, q, verr, criteria):
         alt = _retry_collapse(st, v, verr, verr2, R, limits, criteria)
         if alt is not None and alt[1] >= ll - criteria.ambiguity_dlnl:
@@ -386,7 +386,7 @@ def fit_cluster(
                 "was set aside for the velocity peak's broader solution"
             )
             st, ll = alt
-            q = _responsibilities(_log_terms(st, v, verr2, R))[0][0]
+            q = _memberships(st, v, verr2, R)
             outcomes = [*outcomes, alt]
         else:
             _, w = _inner_peak(v, verr, R)
@@ -586,13 +586,13 @@ def _retry_collapse(
         start.log_a = float(np.clip(np.log(max(np.quantile(R, quantile), 1.0)), *_LOG_A_LIMITS))
         try:  # a short run first: a start that heads for the collapse again is dropped early
             fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=200, **limits)
-            q = _responsibilities(_log_terms(fit, v, verr2, R))[0][0]
+            q = _memberships(fit, v, verr2, R)
             if _collapsed(fit, q, verr, criteria):
                 continue
             fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, **limits)
         except FloatingPointError:
             continue
-        q = _responsibilities(_log_terms(fit, v, verr2, R))[0][0]
+        q = _memberships(fit, v, verr2, R)
         if _collapsed(fit, q, verr, criteria):
             continue
         if best is None or ll > best[1]:

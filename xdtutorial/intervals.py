@@ -27,8 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .membership import _ALPHA_LIMIT, _LOG_A_LIMITS, _generalised_em, _hessian, _log_terms, _MembershipState
-from .model import _responsibilities
+from .membership import _ALPHA_LIMIT, _LOG_A_LIMITS, _generalised_em, _hessian, _memberships, _MembershipState
 
 #: Likelihood-ratio thresholds 2 ln(L_max / L_profile) of 68.27 % and 95 % intervals (Wilks, 1 parameter).
 PROFILE_LEVELS = (1.0, 3.841)
@@ -180,7 +179,7 @@ def _dispersion_interval(
         fit, ll, _, _ = _generalised_em(
             start, v, verr2, R, tol=1e-8, max_iter=2000, fit_spatial=not hold, **limits, fix_sigma=x
         )
-        q = _responsibilities(_log_terms(fit, v, verr2, R))[0][0]
+        q = _memberships(fit, v, verr2, R)
         grid.append(x)
         ll_p.append(ll)
         log_prior.append(_log_jeffreys_prior(x, q, verr2))

@@ -49,7 +49,7 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .model import _check_occupied, _log_normal, _xd_m_step
+from .model import _check_occupied, _log_normal, _responsibilities, _xd_m_step
 
 _ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
 _LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
@@ -120,6 +120,11 @@ def _e_step(
 def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
     return _weighted_log_densities(st, v, verr2, _log_prior_member(st.alpha, st.log_a, R * R))
+
+
+def _memberships(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Each star's probability of belonging to the cluster, shape (n_stars,): the E-step's first row."""
+    return _responsibilities(_log_terms(st, v, verr2, R))[0][0]
 
 
 def _room(x: float, step: float, limits: tuple[float, float]) -> float:
