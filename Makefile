@@ -1,7 +1,10 @@
 # The commands of the README:
 #   make tutorial        set up (if needed), get the data (if needed), run every notebook, print a summary
-#   make test            set up (if needed), lint, unit tests, and nbval over every notebook and solution
-#   make test-portable   nbval again under three emulated CPUs (numpy SIMD paths, OpenBLAS kernels, threads)
+#   make test            set up (if needed), lint, unit tests (slow tier included) and nbval over every
+#                        notebook and solution, as this machine, in one run on every core
+#   make test-portable   nbval under the two other emulated CPUs (numpy SIMD paths, OpenBLAS kernels,
+#                        threads); `make test` has covered this machine, so nothing runs twice
+#   make test-fast       a contributor's quick loop: lint and the unit tests without the slow tier (< 1 min)
 #   make lab             JupyterLab on localhost, opening notebook 01 (token authentication on)
 #
 # Set-up is a virtual environment in .venv built from requirements.txt.  To use an
@@ -23,13 +26,26 @@ SOLUTIONS := $(sort $(wildcard solutions/[0-9][0-9]-*.ipynb))
 # Tests write the notebooks' result tables to a scratch folder, so they change no tracked file;
 # only `make notebooks` refreshes the committed ones in notebooks/results/.
 SCRATCH := $(CURDIR)/build/results
-NBVAL := XD_RESULTS_DIR=$(SCRATCH) MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider --nbval --nbval-current-env \
-         --nbval-sanitize-with tests/nbval_sanitize.cfg $(NOTEBOOKS) $(SOLUTIONS)
+# Tests run on every core (pytest-xdist): one worker per core, and a test file or a notebook is
+# the unit of distribution (a notebook's cells run in order in one kernel).  The survey of
+# notebook 07 starts worker processes of its own; XD_MAX_PROCESSES caps them so that the
+# pytest workers and the survey's together do not oversubscribe the cores.
+CORES := $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)' 2>/dev/null || echo 1)
+JOBS ?= $(CORES)
+SURVEY_PROCESSES := $(shell echo $$(( $(CORES) / $(JOBS) > 1 ? $(CORES) / $(JOBS) : 1 )))
+PYTEST := XD_RESULTS_DIR=$(SCRATCH) MPLBACKEND=Agg XD_MAX_PROCESSES=$(SURVEY_PROCESSES) \
+          $(PY) -m pytest -p no:cacheprovider -n $(JOBS) --dist loadfile
+NBVAL_OPTIONS := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The longest notebooks first, so that no worker is left with a long one at the end (pytest
+# collects a file named twice only once).
+LONGEST_FIRST := notebooks/07-survey-of-all-clusters.ipynb solutions/08-known-truth-lab-solutions.ipynb \
+                 solutions/02-likelihood-and-optimisation-solutions.ipynb notebooks/05-posterior-sampling-emcee.ipynb
+NBVAL := $(PYTEST) $(NBVAL_OPTIONS) $(wildcard $(LONGEST_FIRST))
 # The machines `make test-portable` emulates besides this one (see README, "Tests and reproducibility").
 AVX2_MACHINE := OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL
 SSE3_MACHINE := OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=1 NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL
 
-.PHONY: env check-python data tutorial test test-portable lint unit nbval lab notebooks benchmark clean
+.PHONY: env check-python data tutorial test test-fast test-portable lint unit nbval lab notebooks benchmark clean
 
 env: $(STAMP)
 
@@ -51,28 +67,35 @@ data: env
 	@$(PY) -c "import helpers; print('data:', helpers.fetch_data())"
 
 tutorial: data
-	MPLBACKEND=Agg $(PY) tools/run_notebooks.py --out build/executed $(NOTEBOOKS)
+	MPLBACKEND=Agg XD_MAX_PROCESSES=$(SURVEY_PROCESSES) $(PY) tools/run_notebooks.py --jobs $(JOBS) --out build/executed $(NOTEBOOKS)
 
 lint: env
 	$(PY) -m ruff check .
 
 unit: env
-	MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider tests
+	$(PYTEST) tests
 
 nbval: data
-	$(NBVAL)
+	$(NBVAL) $(NOTEBOOKS) $(SOLUTIONS)
 
+# One parallel pytest run: unit tests (the slow tier included) and nbval as this machine.
 test: lint data
-	MPLBACKEND=Agg $(PY) -m pytest -p no:cacheprovider tests
-	$(NBVAL)
+	$(NBVAL) tests $(NOTEBOOKS) $(SOLUTIONS)
 
+# The quick loop: lint and the unit tests without the slow tier (calibration over many mocks,
+# end-to-end surveys) and without nbval.  `make test` runs everything.
+test-fast: lint data
+	$(PYTEST) -m "not slow" tests
+	@echo "==> test-fast skipped the slow tier (the tests 'deselected' above: calibration over many mocks,"
+	@echo "    end-to-end surveys; pytest -m slow tests) and nbval over the notebooks (make nbval)."
+	@echo "    make test runs all of them."
+
+# `make test` has run nbval as this machine; these are the two other machines.
 test-portable: data
-	@echo "==> nbval on this machine as it is"
-	$(NBVAL)
 	@echo "==> nbval as an AVX2 machine without AVX-512 (OpenBLAS Haswell kernels)"
-	$(AVX2_MACHINE) $(NBVAL)
+	$(AVX2_MACHINE) $(NBVAL) $(NOTEBOOKS) $(SOLUTIONS)
 	@echo "==> nbval as an SSE3-only machine with one BLAS thread (OpenBLAS Prescott kernels)"
-	$(SSE3_MACHINE) $(NBVAL)
+	$(SSE3_MACHINE) $(NBVAL) $(NOTEBOOKS) $(SOLUTIONS)
 
 # Jupyter refuses to run as root (containers, some workshop VMs); opt in explicitly with ALLOW_ROOT=1.
 lab: data

@@ -4,9 +4,11 @@ Usage::
 
     python tools/run_notebooks.py --out build/notebooks notebooks/0*.ipynb   # leave the originals alone
     python tools/run_notebooks.py --inplace notebooks/0*.ipynb               # maintainers: refresh outputs
+    python tools/run_notebooks.py --jobs 2 --out build/notebooks notebooks/0*.ipynb   # two at a time
 
 Each notebook runs in its own kernel with the notebooks/ folder as working
-directory, exactly as nbval runs it.  With ``--inplace`` the executed notebook
+directory, exactly as nbval runs it.  With ``--jobs N`` up to N notebooks run at
+once (the longest first); their outputs do not depend on it.  With ``--inplace`` the executed notebook
 replaces the original, with volatile metadata (execution timestamps) removed
 so that re-running gives a clean ``git diff``.
 """
@@ -14,6 +16,7 @@ so that re-running gives a clean ``git diff``.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import pathlib
 import sys
@@ -66,6 +69,12 @@ def run(path: pathlib.Path, out: pathlib.Path, timeout: int) -> tuple[bool, floa
     return ok, elapsed, n_code, message
 
 
+def _run_one(path: pathlib.Path, out: pathlib.Path, timeout: int) -> tuple[bool, float, int, str]:
+    expected = EXPECTED_SECONDS.get(path.name[:2]) if path.parent.name == "notebooks" else None
+    print(f"  running {path.as_posix()}" + (f" (about {expected} s)" if expected else "") + " ...", flush=True)
+    return run(path, out, timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=pathlib.Path)
@@ -73,21 +82,30 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--inplace", action="store_true", help="overwrite the notebooks with their outputs")
     where.add_argument("--out", type=pathlib.Path, help="directory for the executed copies")
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout [s]")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default 1)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give a positive number of notebooks to run at once, e.g. --jobs 2")
 
-    rows, failures, total = [], 0, 0.0
+    def target(path: pathlib.Path) -> pathlib.Path:
+        return path if args.inplace else args.out / path.parent.name / path.name
+
+    # the longest first, so that no worker is left with a long notebook at the end
+    order = sorted(args.notebooks, key=lambda p: -EXPECTED_SECONDS.get(p.name[:2], 0))
     print(f"{'notebook':<40} {'status':<7} {'cells':>5} {'time [s]':>8}")
-    for path in args.notebooks:
-        out = path if args.inplace else args.out / path.parent.name / path.name
-        expected = EXPECTED_SECONDS.get(path.name[:2]) if path.parent.name == "notebooks" else None
-        print(f"  running {path.as_posix()}" + (f" (about {expected} s)" if expected else "") + " ...", flush=True)
-        ok, elapsed, n_code, message = run(path, out, args.timeout)
-        total += elapsed
-        failures += not ok
-        rows.append(f"{path.name:<40} {'ok' if ok else 'FAILED':<7} {n_code:>5} {elapsed:>8.1f}  {message}")
-        print(rows[-1], flush=True)
+    start = time.perf_counter()
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # each notebook runs in a kernel process of its own; the threads only wait for them
+        futures = {pool.submit(_run_one, path, target(path), args.timeout): path for path in order}
+        for future in concurrent.futures.as_completed(futures):
+            path = futures[future]
+            ok, elapsed, n_code, message = results[path] = future.result()
+            print(f"{path.name:<40} {'ok' if ok else 'FAILED':<7} {n_code:>5} {elapsed:>8.1f}  {message}", flush=True)
+    failures = sum(not r[0] for r in results.values())
     print("-" * 66)
-    print(f"{len(rows)} notebooks, {failures} failed, {total:.1f} s in total")
+    print(f"{len(results)} notebooks, {failures} failed, {time.perf_counter() - start:.1f} s "
+          f"({sum(r[1] for r in results.values()):.1f} s of notebook time, {args.jobs} at a time)")
     if not args.inplace:
         print(f"executed copies in {args.out}/; the committed notebooks are unchanged")
     return 1 if failures else 0
