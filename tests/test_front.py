@@ -32,12 +32,32 @@ def test_every_name_the_notebooks_use_exists():
     assert used - set(helpers.__all__) == set()
 
 
-def test_front_and_modules_stay_small():
-    assert len((ROOT / "helpers.py").read_text().splitlines()) <= 250
-    modules = sorted(PACKAGE.glob("*.py"))
-    assert len([m for m in modules if not m.name.startswith("_")]) >= 6
-    for m in modules:
-        assert len(m.read_text().splitlines()) <= 600, m.name
+def _documented_layers() -> dict[str, set[str]]:
+    """The import table of xdtutorial/__init__.py's docstring: module -> the modules it may import."""
+    doc = (PACKAGE / "__init__.py").read_text()
+    table = doc[doc.index("::\n") + 3:].split("\n\n")[0].strip("\n")
+    layers = {}
+    for line in table.splitlines():
+        name, _, deps = line.strip().partition(" ")
+        layers[name] = set() if deps.strip() == "-" else {d.strip() for d in deps.split(",")}
+    return layers
+
+
+def _relative_imports(module: pathlib.Path) -> set[str]:
+    tree = ast.parse(module.read_text())
+    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+
+def test_modules_import_only_what_the_documented_layers_allow():
+    """The package's import graph is the one documented in xdtutorial/__init__.py, layered top-down."""
+    layers = _documented_layers()
+    modules = {m.stem: m for m in PACKAGE.glob("*.py") if m.stem != "__init__"}
+    assert set(layers) == set(modules), "every module has one line in the table, and every line a module"
+    order = list(layers)
+    for name, deps in layers.items():
+        assert all(order.index(d) < order.index(name) for d in deps), f"{name} may import only modules above it"
+        assert _relative_imports(modules[name]) <= deps, f"{name} imports more than its documented line allows"
+    assert len([m for m in modules if not m.startswith("_")]) >= 6  # one public module per concern
 
 
 def test_no_import_cycles():

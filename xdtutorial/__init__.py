@@ -1,9 +1,10 @@
 """xdtutorial: the code behind the extreme-deconvolution tutorial, one module per concern.
 
 The notebooks import it through the front ``helpers.py``, which documents the
-conventions and maps each notebook to its module.  Imports run one way (a
-module imports only those listed after it; tests/test_front.py checks for
-cycles)::
+conventions and maps each notebook to its module.  Imports run one way: each
+module imports at most the modules listed on its line, all of them above it
+(tests/test_front.py checks the code against this table, so it is the import
+graph)::
 
     errors         -
     _validation    errors
@@ -16,9 +17,11 @@ cycles)::
     posterior      _numerics, _validation, model
     plots          _numerics, _validation, model
     membership     _numerics, _validation, data, model
-    cluster_fit    _numerics, _validation, data, model, membership
+    intervals      membership
+    cluster_fit    _numerics, _validation, data, model, membership, intervals
     survey         _numerics, _validation, data, cluster_fit
     catalogues     _validation, data, model, cluster_fit
+    reference      -
 
 ``errors`` holds the exception and warning classes; ``_validation`` the checks
 every public function runs on its arguments (messages "NAME must be ...; got

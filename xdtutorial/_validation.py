@@ -107,6 +107,44 @@ def _value_error(name: str, expected: str, value: Any, fix: str) -> ValueError:
 _NOT_ARRAYS = (str, bytes, dict, set, Mapping)
 
 
+def _strip_metadata(name: str, value: Any, unit: str) -> Any:
+    """Plain numbers from an array that carries a mask or a unit, never by silently dropping either.
+
+    * A numpy masked array (also astropy's ``MaskedColumn``) with masked entries is refused: its
+      masked values (often -999) would be fitted as data.  Without masked entries it is its data.
+    * An astropy ``Quantity`` (or ``Column`` with a unit) is converted to ``unit`` (e.g. m/s to km/s);
+      one whose unit cannot be converted, or given where no unit is defined, is refused.
+    """
+    target = getattr(value, "unit", None)  # read before the mask goes: a MaskedColumn can carry both
+    if np.ma.isMaskedArray(value):
+        mask = np.ma.getmaskarray(value)
+        if mask.any():
+            first = ", ".join(map(str, np.argwhere(mask)[0]))
+            raise ValueError(
+                f"{name} is a masked array with {int(mask.sum())} masked entries (the first at index {first}): "
+                f"their stored values would be fitted as data. Fix: keep only the unmasked stars, e.g. "
+                f"keep = ~np.ma.getmaskarray({name}), and pass {name}[keep] with the same selection of every "
+                "other per-star array"
+            )
+        value = np.ma.getdata(value)
+    if target is None:
+        return value
+    if not unit:
+        raise ValueError(
+            f"{name} carries the unit {target!s}, but {name} is a pure number here. Fix: pass "
+            f"{name}.value after checking that it is what the docstring asks for"
+        )
+    try:
+        import astropy.units as u  # only for data that carry astropy units
+
+        return u.Quantity(np.asarray(value), target).to_value(unit)
+    except Exception as err:  # astropy's UnitConversionError, or a unit astropy does not know
+        raise ValueError(
+            f"{name} has the unit {target!s}, which cannot be converted to {unit}. Fix: pass {name} in {unit} "
+            f"(or as an astropy Quantity in a unit of the same kind); the conversion said: {err}"
+        ) from None
+
+
 def as_float_array(
     name: str,
     value: Any,
@@ -128,6 +166,7 @@ def as_float_array(
     fix_type = f"pass {name} as a list or numpy array of numbers{f' in {unit}' if unit else ''}"
     if value is None or isinstance(value, _NOT_ARRAYS):
         raise _type_error(name, "an array of numbers", value, fix_type)
+    value = _strip_metadata(name, value, unit)
     try:
         arr = np.asarray(value)
     except ValueError:  # numpy refuses ragged nested lists
@@ -453,7 +492,16 @@ def name_not_found_hint(value: str) -> str:
 
 
 def read_text(path: pathlib.Path, *, encoding: str, error: type[Exception] = DataFormatError) -> str:
-    """The file's text; every failure names the file (and the encoding)."""
+    """The file's text; every failure names the file (and the encoding).
+
+    Only regular files are opened: ``open()`` on a FIFO waits for a writer forever, and a
+    device can be endless, so both are refused after a ``stat`` that cannot block.
+    """
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise error(
+            f"{path} is not a regular file (a FIFO, socket or device), so it is not read: it could block or "
+            "never end. Fix: save the data to an ordinary file and pass that"
+        )
     try:
         with open(path, encoding=encoding, errors="strict") as fh:
             return fh.read()

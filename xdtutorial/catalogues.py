@@ -1,12 +1,17 @@
 """Writing results (notebooks 05 and 07): member catalogues, the survey table, text summaries.
 
 Every writer starts its file with ``#`` lines documenting the columns and uses
-fixed number formats, so the files are reproducible byte for byte.
+fixed number formats, so the files are reproducible byte for byte.  Every file is
+written whole or not at all (a temporary file in the same folder, then an atomic
+rename), so a write that fails part-way (a full disk) leaves the previous file intact.
+Text fields are quoted as CSV requires, and comment lines cannot be broken by a newline.
 """
 
 from __future__ import annotations
 
 import os
+import pathlib
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +28,34 @@ from ._validation import (
 from .cluster_fit import ClusterFit, Problem
 from .data import BaumgardtTable, pmem_weighted_mean
 from .model import PARAM_NAMES
+
+
+def _write_atomically(path: pathlib.Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # the permissions open() would give (mkstemp's are private)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        pathlib.Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _csv_field(text: str) -> str:
+    """A text field as CSV needs it: quoted (inner quotes doubled) when it holds a comma, quote or line break."""
+    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\r\n') else text
+
+
+def _comment_lines(text: str) -> list[str]:
+    """``# `` lines for a free text: a line break in it starts another comment line, never a data line."""
+    return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
 
 
 def _check_fit(name: str, fit: object) -> None:
@@ -150,14 +183,14 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     lines.append(",".join(SURVEY_COLUMNS))
     for f in fits:
         pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
-        reason = f.reason.replace('"', "'")
+        reason = f.reason.replace('"', "'").replace("\r", " ").replace("\n", " ")  # one line, no quote to escape
         p0_bound, a_bound = Problem.P0_AT_BOUND in f.flags, Problem.SCALE_AT_BOUND in f.flags
         mean_err = _symmetric_err(f.mean_err, f.mean_interval, f.mean)
         disp_err = _symmetric_err(f.dispersion_err, f.dispersion_interval, f.dispersion)
         ends = [*f.mean_interval, *f.mean_interval95]
         d_ends = [*f.dispersion_interval, *f.dispersion_interval95]
         lines.append(
-            f"{f.name},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
+            f"{_csv_field(f.name)},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in ends)
             + f",{num(f.dispersion, '.2f')},{num(disp_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in d_ends)
@@ -166,8 +199,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
             f"{'' if a_bound else num(f.r_scale, '.0f')},{a_bound},{num(pm, '.2f')},{f.reliable},"
             f"{'|'.join(p.name for p in f.problems)},\"{reason}\""
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
+    _write_atomically(path, "\n".join(lines) + "\n")
 
 
 #: Column descriptions written at the top of member catalogues.
@@ -231,13 +263,20 @@ def write_member_catalogue(
     stars = check_stars(stars)
     p_member = check_unit_interval_array("p_member", p_member, n=len(stars))
     p_member_std = as_float_array("p_member_std", p_member_std, nonnegative=True)
+    if p_member_std.size and p_member_std.max() > 0.5:  # the spread of a number in [0, 1] is at most 1/2
+        i = int(np.argmax(p_member_std))
+        raise ValueError(
+            f"p_member_std[{i}] = {p_member_std[i]:g}: the standard deviation of a probability cannot exceed 0.5. "
+            "Fix: pass the standard deviation over the posterior samples, not a variance or a count"
+        )
     if p_member_std.shape != p_member.shape:
         raise ValueError(f"p_member_std must have one value per star ({len(stars)}); got shape "
                          f"{p_member_std.shape}. Fix: pass the spread of the same stars' probabilities")
     threshold = check_probability("threshold", threshold)
     keep = p_member > threshold
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {title}"] if title else []
+    if not isinstance(title, str):
+        raise TypeError(f"title must be a str; got {title!r:.80}. Fix: title=\"NGC 288, two-Gaussian model\"")
+    lines = _comment_lines(title)
     lines.append(f"# stars with p_member > {threshold:g}; columns:")
     lines += [f"#   {name}: {text}" for name, text in CATALOGUE_COLUMNS.items()]
     lines.append(",".join(CATALOGUE_COLUMNS))
@@ -246,7 +285,7 @@ def write_member_catalogue(
             f"{s.line},{s.ra:.6f},{s.dec:.6f},{s.distance:.2f},{s.velocity:.2f},{s.velocity_error:.2f},"
             f"{q:.4f},{dq:.4f},{s.p_mem:.3f}"
         )
-    path.write_text("\n".join(lines) + "\n")
+    _write_atomically(path, "\n".join(lines) + "\n")
     return int(keep.sum())
 
 

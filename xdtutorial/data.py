@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._validation import (
+    MAX_PLAUSIBLE_SPEED,
     as_lines,
     check_cluster_name,
     check_columns,
@@ -74,7 +75,19 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Pa
         return check_path("data_dir", data_dir)
     env = os.environ.get(DATA_DIR_ENV)
     if env:
-        return pathlib.Path(env).expanduser()
+        path = pathlib.Path(env).expanduser()
+        if path.is_file():
+            raise DataUnavailableError(
+                f"{DATA_DIR_ENV}={env} names a file; it must name the folder that holds {DATA_FILENAME}. "
+                f"Fix: export {DATA_DIR_ENV}={path.parent}"
+            )
+        if not path.is_dir():  # a misspelt folder is not created silently
+            raise DataUnavailableError(
+                f"{DATA_DIR_ENV}={env}: no such folder (working directory {os.getcwd()}). Fix: check its "
+                f"spelling, create it (mkdir -p {env}) if the data should be downloaded there, or unset "
+                f"{DATA_DIR_ENV} to use the repository's data/ folder"
+            )
+        return path
     return pathlib.Path(__file__).resolve().parent.parent / "data"
 
 
@@ -151,6 +164,17 @@ def fetch_data(
     """
     directory = data_directory(data_dir)
     path = directory / filename
+    sha256 = sha256.lower()  # hex digests compare without regard to case
+    if path.is_dir():
+        raise DataUnavailableError(
+            f"{path} is a folder, where the data file should be. Fix: move that folder away (it is not the "
+            f"data), then run again to download the verified file; or point {DATA_DIR_ENV} at another folder"
+        )
+    if path.exists() and not path.is_file():
+        raise DataUnavailableError(
+            f"{path} is not a regular file (a FIFO, socket or device). Fix: remove it, then run again to "
+            "download the verified file"
+        )
     if path.is_file():
         found = _sha256(path)
         if found != sha256:
@@ -412,7 +436,9 @@ def _check_unique_names(stars: np.recarray, source: str) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_table_cached(path: str, mtime_ns: int, size: int) -> BaumgardtTable:
+def _load_table_cached(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> BaumgardtTable:
+    # Keyed on the file's identity and change time too: an edit that keeps the size and
+    # restores the modification time (os.utime) still changes st_ctime, which nothing can set.
     table = read_baumgardt_table(pathlib.Path(path))
     table.stars.flags.writeable = False  # shared by every later call: hand it out read-only
     return table
@@ -429,7 +455,7 @@ def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
     Returns
     -------
     BaumgardtTable
-        The parsed compilation (cached per path, size and modification time).
+        The parsed compilation (cached per path, size, modification and change time).
         Its ``stars`` are read-only (every call shares them); :func:`load_cluster`
         returns writable copies.
 
@@ -439,13 +465,18 @@ def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
         No file at ``path`` (the message names it and the working directory).
     """
     p = check_path("path", path) if path is not None else fetch_data()
+    if p.exists() and not p.is_file() and not p.is_dir():
+        raise DataFormatError(
+            f"{p} is not a regular file (a FIFO, socket or device), so it is not read: it could block or never "
+            "end. Fix: save the data to an ordinary file and pass that"
+        )
     if not p.is_file():
         raise (IsADirectoryError if p.is_dir() else FileNotFoundError)(
             f"{p}: no such file (working directory {os.getcwd()}). Fix: check the name, or leave path out to "
             f"use the verified compilation (fetch_data(); {DATA_DIR_ENV} points at a folder holding it)"
         )
     st = p.stat()
-    return _load_table_cached(str(p.resolve()), st.st_mtime_ns, st.st_size)
+    return _load_table_cached(str(p.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def cluster_names(table: BaumgardtTable | None = None) -> list[str]:
@@ -572,10 +603,23 @@ def load_cluster_file(
             raise DataFormatError(f"{path}, line {lineno}: velocity error {e} km/s is not positive")
         if d < 0:
             raise DataFormatError(f"{path}, line {lineno}: distance {d} arcsec is negative")
-        rows.append((path.stem[:9], "", np.nan, np.nan, v, e, d) + (np.nan,) * 5 + (0, np.nan, lineno))
+        if d > MAX_DISTANCE_ARCSEC:
+            raise DataFormatError(
+                f"{path}, line {lineno}: distance {d:g} arcsec is beyond {MAX_DISTANCE_ARCSEC:g} arcsec "
+                f"({MAX_DISTANCE_ARCSEC / 3600:g} deg), farther than any star of a cluster's field. Fix: check the "
+                f"column (usecols={usecols}) and the unit: distances must be in arcsec"
+            )
+        if abs(v) > MAX_PLAUSIBLE_SPEED:
+            raise DataFormatError(
+                f"{path}, line {lineno}: velocity {v:g} km/s is beyond {MAX_PLAUSIBLE_SPEED:g} km/s, faster than "
+                f"any star in the Galaxy. Fix: check the column (usecols={usecols}) and the unit: m/s instead of km/s?"
+            )
+        rows.append((path.stem, "", np.nan, np.nan, v, e, d) + (np.nan,) * 5 + (0, np.nan, lineno))
     if not rows:
         raise DataFormatError(f"{path}: no data rows after {skiprows} header lines")
-    return np.array(rows, dtype=STAR_DTYPE).view(np.recarray)
+    # the compilation's names fit in 9 characters; a file's stem keeps every character
+    dtype = np.dtype([(n, f"U{max(9, len(path.stem))}" if n == "cluster" else t) for n, t in STAR_DTYPE.descr])
+    return np.array(rows, dtype=dtype).view(np.recarray)
 
 
 def pmem_weighted_mean(stars: np.recarray) -> float:
