@@ -86,9 +86,8 @@ test: lint data
 # end-to-end surveys) and without nbval.  `make test` runs everything.
 test-fast: lint data
 	$(PYTEST) -m "not slow" tests
-	@echo "==> test-fast skipped the slow tier (the tests 'deselected' above: calibration over many mocks,"
-	@echo "    end-to-end surveys; pytest -m slow tests) and nbval over the notebooks (make nbval)."
-	@echo "    make test runs all of them."
+	@echo "==> test-fast skipped the slow tier listed above (calibration over many mocks, end-to-end"
+	@echo "    surveys) and nbval over the notebooks and solutions (make nbval); make test runs all of them."
 
 # `make test` has run nbval as this machine; these are the two other machines.
 test-portable: data

@@ -45,3 +45,32 @@ def synthetic(truth, n: int, err_range: tuple[float, float], seed: int):
     verr = rng.uniform(*err_range, n)
     v, member = helpers.sample_mock(truth, verr, rng, return_labels=True)
     return v, verr, member
+
+
+def _slow_tests() -> list[str]:
+    """``file::test`` of every test function marked ``slow`` (read from the source, nothing imported)."""
+    import ast
+    import pathlib
+
+    found = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("test_*.py")):
+        body = ast.parse(path.read_text()).body
+        whole_module = any(  # pytestmark = pytest.mark.slow marks every test of the file
+            isinstance(n, ast.Assign) and "pytestmark" in ast.unparse(n.targets[0]) and "slow" in ast.unparse(n.value)
+            for n in body
+        )
+        for node in body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test") and (
+                whole_module or any("slow" in ast.unparse(d) for d in node.decorator_list)
+            ):
+                found.append(f"{path.name}::{node.name}")
+    return found
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """Say what a quick run (``-m "not slow"``, make test-fast) left out; pytest-xdist hides the count."""
+    if "not slow" in (config.option.markexpr or "") and not hasattr(config, "workerinput"):
+        slow = _slow_tests()
+        terminalreporter.write_sep("-", f"skipped: the slow tier, {len(slow)} test functions (pytest -m slow tests)")
+        for name in slow:
+            terminalreporter.write_line(f"  {name}")

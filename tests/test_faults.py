@@ -9,6 +9,7 @@ import dataclasses
 import errno
 import os
 import pathlib
+import re
 import signal
 
 import numpy as np
@@ -270,3 +271,70 @@ def test_velocities_beyond_any_star_are_refused_with_the_unit(tmp_path, velocity
 def test_a_file_stem_is_kept_whole(tmp_path, stem):
     stars = helpers.load_cluster_file(_cluster_file(tmp_path, [(100.0, -44.0, 1.0)] * 3, stem=stem))
     assert set(stars.cluster) == {stem}
+
+
+# ------------------------------------------------------------ options that were silently taken
+
+
+@pytest.mark.parametrize("bounds", [
+    {"mean": (-100, 100), "sigma": (0, 50), "frac": (0, 1)},
+    {"mean": (-100, 100), "sigma": (0, 50), "sigmas": (0, 5)},
+    {"mean": (-100, 100), "sigma": (0, 50), 1: (0, 1)},
+])
+def test_unknown_prior_keys_are_refused(bounds):
+    with pytest.raises(ValueError, match=r"only the keys \"mean\" and \"sigma\".*remove"):
+        helpers.log_prior(START, bounds=bounds)
+
+
+@pytest.mark.parametrize(("v", "verr"), [([1.0, np.nan] * 5, [1.0] * 10), ([1.0] * 10, [-1.0] * 10), ("abc", [1.0])])
+def test_log_posterior_checks_its_data_even_outside_the_prior(v, verr):
+    outside = [-44.0, 3.0, -10.0, 40.0, 1.5]  # frac1 > 1: the prior is -inf before any likelihood
+    with pytest.raises((ValueError, TypeError)):
+        helpers.log_posterior(outside, v, verr)
+
+
+@pytest.mark.parametrize("names", ["abcde", b"abcde", [1, 2, 3, 4, 5]])
+def test_percentile_summary_wants_a_sequence_of_names(names):
+    with pytest.raises(TypeError, match="sequence of str"):
+        helpers.percentile_summary(np.zeros((10, 5)), names=names)
+
+
+@pytest.mark.parametrize("flag", ["no", "yes", 1, None])
+def test_sample_mock_wants_a_real_boolean(flag):
+    with pytest.raises(TypeError, match="return_labels"):
+        helpers.sample_mock(START, np.ones(10), 0, return_labels=flag)
+
+
+@pytest.mark.parametrize("frozen", [[0], [1, 4], [0, 1, 2, 3, 4]])
+def test_a_chain_that_never_moves_is_named_not_a_nan(frozen):
+    chain = np.random.default_rng(1).normal(size=(400, 10, 5)).cumsum(axis=0)
+    chain[:, :, frozen] = 3.0  # every proposal rejected in those coordinates
+    with pytest.raises(ValueError, match=rf"never moves in parameter\(s\) {re.escape(str(frozen))}.*inside the prior"):
+        helpers.burn_thin_from_autocorr(chain)
+
+
+def test_a_sampler_whose_prior_excludes_every_walker_is_caught_before_tau(ngc288):
+    v, verr = ngc288.velocity, ngc288.velocity_error
+    narrow = {"mean": (0.0, 10.0), "sigma": (0.0, 50.0)}  # excludes the cluster at -44 km/s
+    walkers = helpers.init_walkers([-44.5, 2.7, -10.4, 41.9, 0.84], 12, 0)
+    sampler = helpers.make_sampler(12, v, verr, 0, bounds=narrow)
+    sampler.run_mcmc(walkers, 60)
+    assert np.all(np.isneginf(sampler.get_log_prob()))  # stuck: emcee itself says nothing
+    with pytest.raises(ValueError, match="never moves"):
+        helpers.burn_thin_from_autocorr(sampler.get_chain())
+
+
+@pytest.mark.parametrize("n_stars", [10**6])
+def test_model_density_memory_does_not_grow_with_the_stars(n_stars):
+    import tracemalloc
+
+    verr = np.full(n_stars, 1.0)
+    grid = np.linspace(-100.0, 100.0, 40)
+    tracemalloc.start()
+    dens = helpers.model_density(START, grid, verr)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # the blocks hold 2**21 terms of 8 bytes, a few at once (tens of MB): below the 40 x n_stars x 8
+    # bytes (320 MB) of one array of every term, and independent of n_stars apart from the input
+    assert peak < 150e6
+    np.testing.assert_allclose(dens, helpers.model_density(START, grid, verr[:1000]), rtol=1e-10)

@@ -370,6 +370,10 @@ def check_bounds(bounds: Any, *, name: str = "bounds") -> dict[str, tuple[float,
     missing = {"mean", "sigma"} - set(bounds)
     if missing:
         raise _value_error(name, 'a dict with keys "mean" and "sigma"', bounds, f"add {sorted(missing)}")
+    unknown = set(bounds) - {"mean", "sigma"}
+    if unknown:  # a misspelt key ("frac", "sigmas") would otherwise be ignored silently
+        raise _value_error(name, 'a dict with only the keys "mean" and "sigma"', bounds,
+                           f"remove {sorted(unknown, key=str)} (frac1 is always bounded by 0 and 1)")
     out = {k: check_pair(f'{name}["{k}"]', bounds[k], low=0.0 if k == "sigma" else None) for k in ("mean", "sigma")}
     return out
 

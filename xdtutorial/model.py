@@ -23,6 +23,7 @@ from ._numerics import RNGLike, as_generator, logsumexp
 from ._validation import (
     as_float_array,
     as_velocity_arrays,
+    check_bool,
     check_float,
     check_params,
     check_total_variance,
@@ -243,11 +244,20 @@ def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
     grid = as_float_array("grid", grid, unit="km/s")[:, None]  # (n_grid, 1) against (n_stars,)
     verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")
     check_total_variance(p, verr)
-    terms = []
-    for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4])):
-        var = sigma**2 + verr**2
-        terms.append(np.log(frac) + _log_normal(grid, mean, var))
-    return np.exp(logsumexp(terms, axis=(0, 2)) - np.log(verr.size))
+    # Memory stays bounded for any number of stars: the (n_grid, n_stars) terms are summed in
+    # blocks of stars of at most _DENSITY_BLOCK elements (one block for the notebooks' samples).
+    block = max(1, _DENSITY_BLOCK // grid.shape[0])
+    log_sum = np.full(grid.shape[0], -np.inf)
+    for start in range(0, verr.size, block):
+        e2 = verr[start:start + block] ** 2
+        terms = [np.log(frac) + _log_normal(grid, mean, sigma**2 + e2)
+                 for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4]))]
+        log_sum = np.logaddexp(log_sum, logsumexp(terms, axis=(0, 2)))
+    return np.exp(log_sum - np.log(verr.size))
+
+
+#: Largest number of (grid point, star) terms that model_density holds in memory at once.
+_DENSITY_BLOCK = 1 << 21
 
 
 def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.ndarray:
@@ -418,6 +428,7 @@ def sample_mock(
     p = _check_params(params)
     verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")
     rng = as_generator(rng)
+    return_labels = check_bool("return_labels", return_labels)
     member = rng.random(verr.size) < p[4]
     true = np.where(member, rng.normal(p[0], p[1], verr.size), rng.normal(p[2], p[3], verr.size))
     v = true + rng.normal(0.0, 1.0, verr.size) * verr

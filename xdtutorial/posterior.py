@@ -91,6 +91,7 @@ def log_posterior(
     -------
     float or ndarray of shape (n_sets,)
     """
+    v, verr = as_velocity_arrays(v, verr)  # checked also when every parameter set is outside the prior
     lp = log_prior(params, bounds=bounds)
     p = _as_params(params)
     if p.ndim == 1:
@@ -242,6 +243,15 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[in
 
     chain = check_chain(chain)
     tol = check_positive_float("tol", tol)
+    still = np.all(chain == chain[:1], axis=0)  # (n_walkers, n_dim): a walker that never moved there
+    frozen = [k for k in range(chain.shape[2]) if still[:, k].any()]
+    if frozen:  # every proposal of those walkers was rejected: tau is undefined (0/0), not merely long
+        raise ValueError(
+            f"chain never moves in parameter(s) {frozen} for {int(still.any(axis=1).sum())} of {chain.shape[1]} "
+            "walkers: every proposal was rejected, so there is no autocorrelation time. Fix: start every walker "
+            "inside the prior the sampler uses (log_prior(p0, bounds=...) finite for each row of p0, e.g. "
+            "init_walkers(..., bounds=the sampler's bounds))"
+        )
     tau = integrated_time(chain, tol=tol)
     return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
 
@@ -262,6 +272,9 @@ def percentile_summary(samples: Any, *, names: Sequence[str] = PARAM_NAMES) -> s
         A fixed-format text table (one row per parameter: median, -err, +err).
     """
     samples = as_float_array("samples", samples, ndim=2)
+    if isinstance(names, (str, bytes)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"names must be a sequence of str, one per column; got {names!r:.80}. "
+                        "Fix: names=('mean1', 'sigma1', ...), not one string")
     if samples.shape[1] != len(names):
         raise ValueError(f"names must have one name per column of samples ({samples.shape[1]}); got "
                          f"{len(names)}: {tuple(names)}. Fix: pass names= of that length")
