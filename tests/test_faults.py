@@ -338,3 +338,60 @@ def test_model_density_memory_does_not_grow_with_the_stars(n_stars):
     # bytes (320 MB) of one array of every term, and independent of n_stars apart from the input
     assert peak < 150e6
     np.testing.assert_allclose(dens, helpers.model_density(START, grid, verr[:1000]), rtol=1e-10)
+
+
+# ------------------------------------------------------------ plots: bounded, and errors in our words
+
+
+@pytest.mark.parametrize(("plot", "option", "bad"), [
+    ("plot_velocity_vs_distance", "errorbar_kwargs", {"colour": "k"}),
+    ("plot_velocity_vs_distance", "errorbar_kwargs", {"ms": "big"}),
+    ("plot_membership", "scatter_kwargs", {"cmap": "no-such-map"}),
+    ("plot_model_vs_mock", "hist_kwargs", {"histtype": "bars!"}),
+    ("plot_model_vs_mock", "hist_kwargs", ["color", "k"]),
+])
+def test_bad_matplotlib_options_are_named(ngc288, plot, option, bad):
+    import matplotlib.pyplot as plt
+
+    v, verr, d = ngc288.velocity, ngc288.velocity_error, ngc288.distance
+    calls = {
+        "plot_velocity_vs_distance": lambda: helpers.plot_velocity_vs_distance(v, verr, d, **{option: bad}),
+        "plot_membership": lambda: helpers.plot_membership(v, d, np.full(v.size, 0.5), **{option: bad}),
+        "plot_model_vs_mock": lambda: helpers.plot_model_vs_mock(v, verr, START, 0, **{option: bad}),
+    }
+    try:
+        with pytest.raises((TypeError, ValueError), match=rf"^{option}"):
+            calls[plot]()
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize("scale", [1e3, 1e8, 1e15])
+def test_default_bins_stay_bounded_whatever_the_range(scale):
+    import matplotlib.pyplot as plt
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(0.0, scale, 200)
+    verr = np.full(200, scale / 100)
+    ax = helpers.plot_model_vs_mock(v, verr, [0.0, scale, 0.0, 2 * scale, 0.5], rng)
+    from xdtutorial.plots import MAX_DEFAULT_BINS
+
+    try:  # a step histogram is one polygon with two vertices per bin edge
+        assert [len(p.get_xy()) <= 2 * (MAX_DEFAULT_BINS + 1) + 2 for p in ax.patches] == [True, True]
+    finally:
+        plt.close("all")
+
+
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({"dpi": 10**5}, ValueError), ({"dpi": 0}, ValueError), ({"dpi": 110.0}, TypeError),
+    ({"width": 1e4}, ValueError), ({"width": 0.0}, ValueError),
+])
+def test_figure_resolution_and_size_are_bounded(kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        helpers.notebook_style(**kwargs)
+
+
+@pytest.mark.parametrize("bins", [10**6, np.linspace(0, 1, 10**5)])
+def test_too_many_bins_are_refused(ngc288, bins):
+    with pytest.raises(ValueError, match="bins"):
+        helpers.plot_model_vs_mock(ngc288.velocity, ngc288.velocity_error, START, 0, bins=bins)

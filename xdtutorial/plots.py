@@ -16,12 +16,17 @@ from ._numerics import RNGLike
 from ._validation import (
     as_float_array,
     as_velocity_arrays,
+    check_float,
+    check_int,
     check_pair,
-    check_positive_float,
-    check_positive_int,
     check_unit_interval_array,
 )
 from .model import model_density, sample_mock
+
+#: The most histogram bins a plot draws by default; data spread over a huge range get this many.
+MAX_DEFAULT_BINS = 200
+#: The most bins a plot accepts (more than pixels on any screen).
+MAX_BINS = 10_000
 
 
 def notebook_style(*, dpi: int = 110, width: float = 9.5) -> None:
@@ -39,8 +44,8 @@ def notebook_style(*, dpi: int = 110, width: float = 9.5) -> None:
     """
     import matplotlib as mpl
 
-    dpi = check_positive_int("dpi", dpi)
-    width = check_positive_float("width", width)
+    dpi = check_int("dpi", dpi, minimum=20, maximum=600)  # beyond 600 dpi a figure is hundreds of MB
+    width = check_float("width", width, low=1.0, high=40.0)
     mpl.rcParams.update(
         {"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (width, 0.55 * width), "font.size": 12,
          "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11, "xtick.labelsize": 11,
@@ -58,6 +63,27 @@ def _axes(ax: Any) -> Any:
     if ax is None:
         _, ax = plt.subplots()
     return ax
+
+
+def _draw(method: Any, name: str, defaults: dict[str, Any], user: Any, *args: Any) -> Any:
+    """Call a matplotlib drawing ``method`` with ``defaults`` updated by the user's ``name`` dict.
+
+    A bad option is reported naming ``name`` and the option, not as matplotlib's own error.
+    """
+    if user is not None and not isinstance(user, dict):
+        raise TypeError(f"{name} must be a dict of matplotlib options or None; got {user!r:.80}. "
+                        f"Fix: e.g. {name}={{'color': 'k'}}")
+    kw = {**defaults, **(user or {})}
+    try:
+        return method(*args, **kw)
+    except (TypeError, ValueError, AttributeError) as err:
+        if not user:
+            raise
+        kind = ValueError if isinstance(err, ValueError) else TypeError  # an unknown option is a TypeError
+        raise kind(
+            f"{name} = {user!r:.120}: matplotlib's {method.__name__} refused it ({err}). Fix: use options that "
+            f"{method.__name__} knows (see its documentation), with values of the right type"
+        ) from None
 
 
 def _prepare(v: Any, distance: Any, ax: Any) -> tuple[np.ndarray, np.ndarray, Any]:
@@ -134,9 +160,8 @@ def plot_velocity_vs_distance(
     v, verr = as_velocity_arrays(v, verr)
     percentiles = _percentiles(percentiles)
     v, distance, ax = _prepare(v, distance, ax)
-    kw = {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"}
-    kw.update(errorbar_kwargs or {})
-    ax.errorbar(distance, v, yerr=verr, **kw)
+    _draw(ax.errorbar, "errorbar_kwargs", {"fmt": "o", "ms": 2.5, "lw": 0.6, "color": "0.2", "ecolor": "0.6"},
+          errorbar_kwargs, distance, v, verr)
     _velocity_distance_axes(ax, v, percentiles)
     return ax
 
@@ -179,9 +204,8 @@ def plot_membership(
     percentiles = _percentiles(percentiles)
     v, distance, ax = _prepare(v, distance, ax)
     prob = check_unit_interval_array("prob", prob, n=v.size)
-    kw = {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0}
-    kw.update(scatter_kwargs or {})
-    sc = ax.scatter(distance, v, c=prob, **kw)
+    sc = _draw(ax.scatter, "scatter_kwargs", {"s": 10, "cmap": "coolwarm_r", "vmin": 0.0, "vmax": 1.0, "c": prob},
+               scatter_kwargs, distance, v)
     ax.figure.colorbar(sc, ax=ax, label="membership probability")
     _velocity_distance_axes(ax, v, percentiles)
     return ax
@@ -216,8 +240,9 @@ def plot_model_vs_mock(
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure if None.
     bins : int or array_like, default=None
-        Number of bins over the data's range, or their edges [km/s];
-        default 2 km/s bins over the 1-99 percentile range.
+        Number of bins over the data's range (at most :data:`MAX_BINS`), or their edges [km/s];
+        default 2 km/s bins over the 1-99 percentile range (at most
+        :data:`MAX_DEFAULT_BINS` of them: wider bins for a wider range).
     hist_kwargs : dict, default=None
         Passed to both ``ax.hist`` calls.
 
@@ -228,26 +253,26 @@ def plot_model_vs_mock(
     v, verr = as_velocity_arrays(v, verr)
     ax = _axes(ax)
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
-        bins = np.histogram_bin_edges(v, check_positive_int("bins", bins))
+        bins = np.histogram_bin_edges(v, check_int("bins", bins, minimum=1, maximum=MAX_BINS))
     elif bins is not None:
         bins = as_float_array("bins", bins)
-        if bins.size < 2 or np.any(np.diff(bins) <= 0):
+        if bins.size < 2 or bins.size > MAX_BINS + 1 or np.any(np.diff(bins) <= 0):
             raise ValueError(f"bins must be a number of bins or at least two increasing edges; got {bins!r:.80}. "
-                             "Fix: e.g. bins=40 or bins=np.arange(-100, 100, 2)")
+                             f"Fix: e.g. bins=40 or bins=np.arange(-100, 100, 2) (at most {MAX_BINS} bins)")
     if bins is None:
-        lo, hi = np.percentile(v, [1, 99])
-        bins = np.arange(np.floor(lo) - 2.0, np.ceil(hi) + 2.0, 2.0)
+        lo, hi = np.floor(np.percentile(v, 1)) - 2.0, np.ceil(np.percentile(v, 99)) + 2.0
+        bins = (np.arange(lo, hi, 2.0) if (hi - lo) / 2.0 <= MAX_DEFAULT_BINS
+                else np.linspace(lo, hi, MAX_DEFAULT_BINS + 1))
     bins = np.asarray(bins, dtype=float)
     mock = sample_mock(params, verr, rng)
-    kw = {"histtype": "step", "lw": 1.5}
-    kw.update(hist_kwargs or {})
-    ax.hist(v, bins=bins, label="data", color="k", **kw)
-    ax.hist(mock, bins=bins, label="mock from model", color="C1", ls="--", **kw)
+    style = {"histtype": "step", "lw": 1.5, "bins": bins}
+    _draw(ax.hist, "hist_kwargs", {**style, "label": "data", "color": "k"}, hist_kwargs, v)
+    _draw(ax.hist, "hist_kwargs", {**style, "label": "mock from model", "color": "C1", "ls": "--"}, hist_kwargs, mock)
     grid = np.linspace(bins[0], bins[-1], 400)
     width = np.diff(bins).mean()
     ax.plot(grid, v.size * width * model_density(params, grid, verr), color="C0",
             label="model (error-convolved)")
     ax.set_xlabel("line-of-sight velocity [km/s]")
     ax.set_ylabel(f"stars per {width:g} km/s")
-    ax.legend(fontsize="small")
+    ax.legend()
     return ax
