@@ -395,3 +395,17 @@ def test_figure_resolution_and_size_are_bounded(kwargs, error):
 def test_too_many_bins_are_refused(ngc288, bins):
     with pytest.raises(ValueError, match="bins"):
         helpers.plot_model_vs_mock(ngc288.velocity, ngc288.velocity_error, START, 0, bins=bins)
+
+
+def test_an_installed_package_caches_the_data_in_the_user_cache(tmp_path, monkeypatch):
+    """Outside a clone (a wheel in site-packages) the data go to the user's cache, not next to the package."""
+    import xdtutorial.data as data
+
+    fake = tmp_path / "site-packages" / "xdtutorial" / "data.py"
+    fake.parent.mkdir(parents=True)
+    monkeypatch.setattr(data, "__file__", str(fake))
+    monkeypatch.delenv(helpers.DATA_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert helpers.data_directory() == tmp_path / "cache" / "xd-cluster-tutorial"
+    monkeypatch.setattr(data, "__file__", str(pathlib.Path(helpers.__file__).parent / "xdtutorial" / "data.py"))
+    assert helpers.data_directory() == pathlib.Path(helpers.__file__).parent / "data"

@@ -64,7 +64,9 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Pa
     data_dir : str or path-like, default=None
         Explicit directory.  If None, the environment variable ``GMM_DATA_DIR``
         is used when set, otherwise the repository's ``data/`` folder (next to
-        ``helpers.py``).
+        ``helpers.py``) in a clone or an editable install, or the user's cache
+        folder (``pooch.os_cache("xd-cluster-tutorial")``, e.g.
+        ``~/.cache/xd-cluster-tutorial``) when the package is installed from a wheel.
 
     Returns
     -------
@@ -88,7 +90,12 @@ def data_directory(data_dir: str | os.PathLike[str] | None = None) -> pathlib.Pa
                 f"{DATA_DIR_ENV} to use the repository's data/ folder"
             )
         return path
-    return pathlib.Path(__file__).resolve().parent.parent / "data"
+    checkout = pathlib.Path(__file__).resolve().parent.parent
+    if (checkout / "helpers.py").is_file():  # a clone (or an editable install of one)
+        return checkout / "data"
+    import pooch  # installed from a wheel: site-packages is no place for a download
+
+    return pathlib.Path(pooch.os_cache("xd-cluster-tutorial"))
 
 
 def results_dir(results: str | os.PathLike[str] | None = None) -> pathlib.Path:
