@@ -40,7 +40,13 @@ def test_rng_is_a_seed_or_a_generator():
     assert as_generator(g) is g
     assert as_generator(3).random() == np.random.default_rng(3).random()
     assert seed_of(7) == 7 and seed_of(np.int64(7)) == 7
-    assert seed_of(np.random.default_rng(0)) == seed_of(np.random.default_rng(0))
+    # a Generator gives the seed it draws next (so the caller's stream moves on, as after any draw)
+    g, expected = np.random.default_rng(0), np.random.default_rng(0).integers(2**32)
+    assert seed_of(g) == expected and seed_of(g) != expected
+    for edge in (0, 2**32 - 1):
+        assert seed_of(edge) == edge
+    with pytest.raises(ValueError, match="2\\*\\*32"):
+        seed_of(2**32)
     for bad in (None, True, 2.0, "1"):
         with pytest.raises(TypeError, match="non-negative int seed"):
             as_generator(bad)
