@@ -358,7 +358,7 @@ def fit_cluster(
         outcomes.sort(key=lambda o: -o[1])
         for i in range(min(3, len(outcomes))):
             try:
-                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, **limits)
+                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, accelerate=True, **limits)
             except FloatingPointError:
                 continue
             outcomes[i] = (fit, ll)
@@ -589,7 +589,7 @@ def _retry_collapse(
             q = _memberships(fit, v, verr2, R)
             if _collapsed(fit, q, verr, criteria):
                 continue
-            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, **limits)
+            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, accelerate=True, **limits)
         except FloatingPointError:
             continue
         q = _memberships(fit, v, verr2, R)

@@ -49,7 +49,7 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .model import _check_occupied, _log_normal, _responsibilities, _xd_m_step
+from .model import _check_occupied, _log_normal, _responsibilities
 
 _ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
 _LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
@@ -201,6 +201,111 @@ def _log_likelihood(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: n
     return float(logsumexp(_log_terms(st, v, verr2, R)).sum())
 
 
+_HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
+
+
+def _fused_e_step(
+    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`_e_step` with the intermediates the M-step reuses: (r, ln L, (sigma^2, T, v - mu)).
+
+    ``T = sigma_k^2 + e_i^2`` and the residuals ``v_i - mu_k`` are computed
+    once for both steps, in place where possible: the arrays have only
+    (1 + K_f) x N entries, so the number of numpy calls, not the arithmetic,
+    sets the time.  Equal to :func:`_e_step` to rounding (tested).
+    """
+    s2 = st.sig * st.sig
+    T = s2[:, None] + verr2
+    d = v - st.mu[:, None]
+    logp = d * d
+    logp /= T
+    logp += np.log(T)
+    logp *= -0.5
+    logp[0] += prior[0]
+    logp[1:] += prior[1] + np.log(st.fw)[:, None]
+    top = logp.max(axis=0)
+    logp -= top
+    np.exp(logp, out=logp)
+    total = np.add.reduce(logp, axis=0)
+    logp /= total
+    ll = float(np.add.reduce(top) + np.add.reduce(np.log(total))) - _HALF_LOG_2PI * v.size
+    return logp, ll, (s2, T, d)
+
+
+def _fused_m_step(
+    st: _MembershipState,
+    r: np.ndarray,
+    aux: tuple[np.ndarray, np.ndarray, np.ndarray],
+    v: np.ndarray,
+    verr2: np.ndarray,
+    R2: np.ndarray,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray],
+    opts: dict[str, Any],
+) -> tuple[_MembershipState, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The M-step of :func:`_generalised_em` from the responsibilities ``r``: (new state, its prior terms).
+
+    The XD update of :func:`~xdtutorial.model._xd_m_step` written with the
+    intermediates of :func:`_fused_e_step` (``B = sigma^2 (1 - gain) = sigma^2 e^2 / T``),
+    the width clips and holds, then :func:`_spatial_step`.
+    """
+    s2, T, d = aux
+    S = np.add.reduce(r, axis=1)
+    _check_occupied(S, v.size, "in the distance-aware EM")
+    s2c = s2[:, None]
+    gain = s2c / T
+    b = gain * d
+    b += st.mu[:, None]
+    mu = np.add.reduce(r * b, axis=1) / S
+    b -= mu[:, None]
+    b *= b
+    b += s2c * verr2 / T
+    b *= r
+    var = np.add.reduce(b, axis=1) / S
+    var[1:] = np.maximum(var[1:], opts["floor2"])
+    fix_mean, fix_sigma = opts["fix_mean"], opts["fix_sigma"]
+    if fix_mean is not None:  # sigma_c^2 given mu_c: the XD update about the fixed mean
+        e = gain[0] * (v - fix_mean)
+        mu[0] = fix_mean
+        var[0] = np.dot(r[0], e * e + s2[0] * verr2 / T[0]) / S[0]
+    if fix_sigma is not None:  # mu_c given sigma_c: the error-weighted mean (exact, also at sigma_c = 0)
+        w = r[0] / (fix_sigma**2 + verr2)
+        mu[0], var[0] = np.dot(w, v) / w.sum(), fix_sigma**2
+    var[0] = min(var[0], opts["cap2"])
+    new = _MembershipState(mu, np.sqrt(var), S[1:] / S[1:].sum(), st.alpha, st.log_a)
+    if opts["fit_spatial"]:
+        prior = _spatial_step(new, r[0], R2, prior, opts["fit_radius"])
+    return new, prior
+
+
+def _extrapolate(
+    x0: _MembershipState, x1: _MembershipState, x2: _MembershipState, opts: dict[str, Any]
+) -> _MembershipState | None:
+    """The SQUAREM point (Varadhan & Roland 2008, scheme S3) from three successive EM states, or None.
+
+    With r = x1 - x0 and w = x2 - 2 x1 + x0 (over every parameter), the step
+    length a = -|r| / |w| gives x0 - 2 a r + a^2 w (for a = -1 that is x2,
+    and then None is returned).  Widths and spatial parameters are put back
+    within their clips; a point with a field weight <= 0 is refused (None).
+    """
+    p0, p1, p2 = (np.concatenate([x.mu, x.sig, x.fw, [x.alpha, x.log_a]]) for x in (x0, x1, x2))
+    r = p1 - p0
+    w = p2 - 2.0 * p1 + p0
+    rr, ww = float(np.dot(r, r)), float(np.dot(w, w))
+    if not (ww > 0.0 and np.isfinite(rr)) or rr <= ww:
+        return None  # a = -1 (or undefined): the plain EM point
+    a = -np.sqrt(rr / ww)
+    p = p0 - 2.0 * a * r + a * a * w
+    k = x0.mu.size
+    mu, sig, fw = p[:k], p[k : 2 * k], p[2 * k : 3 * k - 1]
+    if not np.all(np.isfinite(p)) or np.any(fw <= 0.0):
+        return None
+    sig[0] = min(max(sig[0], 0.0), opts["cap"])
+    sig[1:] = np.maximum(sig[1:], opts["floor"])
+    alpha = min(max(float(p[-2]), -_ALPHA_LIMIT), _ALPHA_LIMIT)
+    log_a = min(max(float(p[-1]), _LOG_A_LIMITS[0]), _LOG_A_LIMITS[1])
+    return _MembershipState(mu, sig, fw / fw.sum(), alpha, log_a)
+
+
 def _generalised_em(
     st: _MembershipState,
     v: np.ndarray,
@@ -215,6 +320,7 @@ def _generalised_em(
     max_iter: int = 1000,
     fix_mean: float | None = None,
     fix_sigma: float | None = None,
+    accelerate: bool = False,
 ) -> tuple[_MembershipState, float, bool, int]:
     """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps).
 
@@ -224,41 +330,65 @@ def _generalised_em(
     the field widths floored and the cluster width capped; the spatial
     parameters then take one step that increases the expected log-likelihood
     (:func:`_spatial_step`).  The prior terms ln pi_i are computed once per
-    step: the spatial step returns them for the next E-step.
+    step: the spatial step returns them for the next E-step.  (The steps run
+    as :func:`_fused_e_step` and :func:`_fused_m_step`.)  EM stops when one
+    step raises ln L by less than ``tol`` per star; ``steps`` counts E-steps.
 
     ``fit_radius=False`` holds the Plummer scale, ``fit_spatial=False`` both
     spatial parameters.  ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
     value (a conditional-maximisation step for the other one): the profile
     likelihood of :func:`xdtutorial.intervals._profile_interval`.
+
+    ``accelerate=True`` extrapolates after every two EM steps by SQUAREM
+    (:func:`_extrapolate`) and keeps the extrapolated point only when its
+    ln L is at least that after the first of the two steps, otherwise it
+    continues from the second: ln L still never decreases, the stopping rule
+    is the same test on a plain EM step, and the fixed points are those of
+    EM, reached in far fewer steps where EM crawls (a width heading for 0, a
+    parameter for its clip).
     """
-    st = st.copy()
     n = v.size
     R2 = R * R
-    prior = _log_prior_member(st.alpha, st.log_a, R2)
-    ll_old = -np.inf
-    for it in range(1, max_iter + 1):
-        r, ll = _e_step(st, v, verr2, prior)
-        if ll - ll_old < tol * n and it > 1:
-            return st, ll, True, it - 1
-        ll_old = ll
-        S = r.sum(axis=1)
-        _check_occupied(S, n, "in the distance-aware EM")
-        mu, var = _xd_m_step(r, v, verr2, st.mu, st.sig)
-        var[1:] = np.maximum(var[1:], field_sigma_floor**2)
-        if fix_mean is not None:  # sigma_c^2 given mu_c: the XD update about the fixed mean
-            s2 = st.sig[0] ** 2
-            gain = s2 / (s2 + verr2)
-            mu[0] = fix_mean
-            var[0] = np.dot(r[0], (gain * (v - fix_mean)) ** 2 + s2 * (1.0 - gain)) / S[0]
-        if fix_sigma is not None:  # mu_c given sigma_c: the error-weighted mean (exact, also at sigma_c = 0)
-            w = r[0] / (fix_sigma**2 + verr2)
-            mu[0], var[0] = np.dot(w, v) / w.sum(), fix_sigma**2
-        var[0] = min(var[0], cluster_sigma_cap**2)
-        st.mu, st.sig = mu, np.sqrt(var)
-        st.fw = S[1:] / S[1:].sum()
-        if fit_spatial:
-            prior = _spatial_step(st, r[0], R2, prior, fit_radius)
-    return st, _log_likelihood(st, v, verr2, R), False, max_iter
+    opts = {
+        "floor": field_sigma_floor, "cap": cluster_sigma_cap, "floor2": field_sigma_floor**2,
+        "cap2": cluster_sigma_cap**2, "fix_mean": fix_mean, "fix_sigma": fix_sigma,
+        "fit_spatial": fit_spatial, "fit_radius": fit_radius,
+    }
+    x = st.copy()
+    prior = _log_prior_member(x.alpha, x.log_a, R2)
+    if not accelerate:
+        ll_old = -np.inf
+        for it in range(1, max_iter + 1):
+            r, ll, aux = _fused_e_step(x, v, verr2, prior)
+            if ll - ll_old < tol * n and it > 1:
+                return x, ll, True, it - 1
+            ll_old = ll
+            x, prior = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        return x, _log_likelihood(x, v, verr2, R), False, max_iter
+
+    r, ll, aux = _fused_e_step(x, v, verr2, prior)
+    steps = 1
+    while steps < max_iter:
+        x1, prior1 = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        r1, ll1, aux1 = _fused_e_step(x1, v, verr2, prior1)
+        steps += 1
+        if ll1 - ll < tol * n:
+            return x1, ll1, True, steps - 1
+        x2, prior2 = _fused_m_step(x1, r1, aux1, v, verr2, R2, prior1, opts)
+        xp = _extrapolate(x, x1, x2, opts)
+        if xp is not None:
+            prior_p = _log_prior_member(xp.alpha, xp.log_a, R2)
+            r_p, ll_p, aux_p = _fused_e_step(xp, v, verr2, prior_p)
+            steps += 1
+            if ll_p >= ll1:  # monotone: continue from the extrapolated point
+                x, prior, r, ll, aux = xp, prior_p, r_p, ll_p, aux_p
+                continue
+        r2, ll2, aux2 = _fused_e_step(x2, v, verr2, prior2)
+        steps += 1
+        if ll2 - ll1 < tol * n:
+            return x2, ll2, True, steps - 1
+        x, prior, r, ll, aux = x2, prior2, r2, ll2, aux2
+    return x, ll, False, steps
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
@@ -345,7 +475,7 @@ def _label_swaps(
         start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
         start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
         try:
-            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, **limits)
+            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, accelerate=True, **limits)
         except FloatingPointError:
             continue
         out.append((fit, ll))
@@ -369,6 +499,41 @@ def _from_unconstrained(u: np.ndarray, n_field: int) -> _MembershipState:
     return _MembershipState(mu, sig, fw, float(u[2]), float(u[3]))
 
 
+def _log_likelihoods(
+    mu: np.ndarray,
+    sig: np.ndarray,
+    fw: np.ndarray,
+    alpha: np.ndarray,
+    log_a: np.ndarray,
+    v: np.ndarray,
+    verr2: np.ndarray,
+    R: np.ndarray,
+    chunk: int = 2_000_000,
+) -> np.ndarray:
+    """:func:`_log_likelihood` of many states at once, shape (n_states,).
+
+    The fields of n_states :class:`_MembershipState` stacked: ``mu`` and ``sig`` of shape
+    (n_states, 1 + K_f), ``fw`` (n_states, K_f), ``alpha`` and ``log_a`` (n_states,).  They are
+    evaluated together, as arrays of shape (n_states, 1 + K_f, n_stars), in chunks of at most
+    ``chunk`` entries, so the numpy calls are shared (the finite-difference Hessian needs a few
+    hundred evaluations).  The operations of :func:`_log_terms`, so its values (tested).
+    """
+    log_fw = np.log(fw)
+    R2 = R * R
+    step = max(1, chunk // max(mu.shape[1] * v.size, 1))
+    out = np.empty(mu.shape[0])
+    for i in range(0, mu.shape[0], step):
+        sl = slice(i, i + step)
+        u = R2 * np.exp(-2.0 * log_a[sl])[:, None]
+        z = alpha[sl, None] - 2.0 * np.log1p(u)
+        log_pi = log_expit(z)
+        logp = _log_normal(v, mu[sl, :, None], sig[sl, :, None] ** 2 + verr2)
+        logp[:, 0] += log_pi
+        logp[:, 1:] += (log_pi - z)[:, None, :] + log_fw[sl, :, None]
+        out[sl] = logsumexp(logp, axis=1).sum(axis=-1)
+    return out
+
+
 def _hessian(
     st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()
 ) -> np.ndarray:
@@ -376,8 +541,12 @@ def _hessian(
     u0 = _to_unconstrained(st)
     n_field = st.mu.size - 1
 
-    def f(points: np.ndarray) -> np.ndarray:
-        return np.array([_log_likelihood(_from_unconstrained(u, n_field), v, verr2, R) for u in points])
+    def f(points: np.ndarray) -> np.ndarray:  # _from_unconstrained of every point at once
+        mu = np.concatenate([points[:, :1], points[:, 4 : 4 + 2 * n_field : 2]], axis=1)
+        sig = np.concatenate([points[:, 1:2], np.exp(points[:, 5 : 5 + 2 * n_field : 2])], axis=1)
+        logits = np.concatenate([np.zeros((len(points), 1)), points[:, 4 + 2 * n_field :]], axis=1)
+        fw = np.exp(logits - logsumexp(logits, axis=1)[:, None])
+        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr2, R)
 
     return central_hessian(f, u0, 1e-4 * np.maximum(np.abs(u0), 1.0), fixed)
 
