@@ -49,6 +49,7 @@ from .intervals import _dispersion_interval, _profile_interval
 from .membership import (
     _ALPHA_LIMIT,
     _LOG_A_LIMITS,
+    _batched_em,
     _generalised_em,
     _hessian,
     _label_swaps,
@@ -346,13 +347,7 @@ def fit_cluster(
         if previous is not None:
             starts.append(_split_broadest(previous))
         # short runs from every start, then the three best continued to convergence
-        outcomes = []
-        for st in starts:
-            try:
-                fit, ll, _, _ = _generalised_em(st, v, verr2, R, max_iter=100, **limits)
-            except FloatingPointError:
-                continue
-            outcomes.append((fit, ll))
+        outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **limits) if o is not None]
         if not outcomes:
             break
         outcomes.sort(key=lambda o: -o[1])

@@ -49,7 +49,7 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .model import _check_occupied, _log_normal, _responsibilities
+from .model import EMPTY_COMPONENT_FRACTION, _check_occupied, _log_normal, _responsibilities
 
 _ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
 _LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
@@ -278,32 +278,34 @@ def _fused_m_step(
 
 
 def _extrapolate(
-    x0: _MembershipState, x1: _MembershipState, x2: _MembershipState, opts: dict[str, Any]
-) -> _MembershipState | None:
+    x0: _MembershipState, x1: _MembershipState, x2: _MembershipState, opts: dict[str, Any], step_max: float
+) -> tuple[_MembershipState | None, bool]:
     """The SQUAREM point (Varadhan & Roland 2008, scheme S3) from three successive EM states, or None.
 
     With r = x1 - x0 and w = x2 - 2 x1 + x0 (over every parameter), the step
-    length a = -|r| / |w| gives x0 - 2 a r + a^2 w (for a = -1 that is x2,
-    and then None is returned).  Widths and spatial parameters are put back
-    within their clips; a point with a field weight <= 0 is refused (None).
+    length a = -min(|r| / |w|, step_max) gives x0 - 2 a r + a^2 w (for a = -1
+    that is x2, and then None is returned).  Widths and spatial parameters are
+    put back within their clips; a point with a field weight <= 0 is refused
+    (None).  Also returns whether the length was capped at ``step_max``.
     """
     p0, p1, p2 = (np.concatenate([x.mu, x.sig, x.fw, [x.alpha, x.log_a]]) for x in (x0, x1, x2))
     r = p1 - p0
     w = p2 - 2.0 * p1 + p0
     rr, ww = float(np.dot(r, r)), float(np.dot(w, w))
     if not (ww > 0.0 and np.isfinite(rr)) or rr <= ww:
-        return None  # a = -1 (or undefined): the plain EM point
-    a = -np.sqrt(rr / ww)
+        return None, False  # a = -1 (or undefined): the plain EM point
+    length = float(np.sqrt(rr / ww))
+    a = -min(length, step_max)
     p = p0 - 2.0 * a * r + a * a * w
     k = x0.mu.size
     mu, sig, fw = p[:k], p[k : 2 * k], p[2 * k : 3 * k - 1]
     if not np.all(np.isfinite(p)) or np.any(fw <= 0.0):
-        return None
+        return None, False
     sig[0] = min(max(sig[0], 0.0), opts["cap"])
     sig[1:] = np.maximum(sig[1:], opts["floor"])
     alpha = min(max(float(p[-2]), -_ALPHA_LIMIT), _ALPHA_LIMIT)
     log_a = min(max(float(p[-1]), _LOG_A_LIMITS[0]), _LOG_A_LIMITS[1])
-    return _MembershipState(mu, sig, fw / fw.sum(), alpha, log_a)
+    return _MembershipState(mu, sig, fw / fw.sum(), alpha, log_a), length >= step_max
 
 
 def _generalised_em(
@@ -341,8 +343,9 @@ def _generalised_em(
 
     ``accelerate=True`` extrapolates after every two EM steps by SQUAREM
     (:func:`_extrapolate`) and keeps the extrapolated point only when its
-    ln L is at least that after the first of the two steps, otherwise it
-    continues from the second: ln L still never decreases, the stopping rule
+    ln L is at least that after the first of the two steps (and EM can go on
+    from it: no component emptied), otherwise it continues from the second:
+    ln L still never decreases, the stopping rule
     is the same test on a plain EM step, and the fixed points are those of
     EM, reached in far fewer steps where EM crawls (a width heading for 0, a
     parameter for its clip).
@@ -354,41 +357,221 @@ def _generalised_em(
         "cap2": cluster_sigma_cap**2, "fix_mean": fix_mean, "fix_sigma": fix_sigma,
         "fit_spatial": fit_spatial, "fit_radius": fit_radius,
     }
+    if accelerate:
+        try:
+            return _squarem(st, v, verr2, R, opts, tol, max_iter)
+        except FloatingPointError:
+            pass  # extrapolation led where EM cannot go on (a component emptied): plain EM from the start
     x = st.copy()
     prior = _log_prior_member(x.alpha, x.log_a, R2)
-    if not accelerate:
-        ll_old = -np.inf
-        for it in range(1, max_iter + 1):
-            r, ll, aux = _fused_e_step(x, v, verr2, prior)
-            if ll - ll_old < tol * n and it > 1:
-                return x, ll, True, it - 1
-            ll_old = ll
-            x, prior = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
-        return x, _log_likelihood(x, v, verr2, R), False, max_iter
+    ll_old = -np.inf
+    for it in range(1, max_iter + 1):
+        r, ll, aux = _fused_e_step(x, v, verr2, prior)
+        if ll - ll_old < tol * n and it > 1:
+            return x, ll, True, it - 1
+        ll_old = ll
+        x, prior = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+    return x, _log_likelihood(x, v, verr2, R), False, max_iter
 
+
+def _squarem(
+    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, opts: dict[str, Any], tol: float,
+    max_iter: int,
+) -> tuple[_MembershipState, float, bool, int]:
+    """The accelerated loop of :func:`_generalised_em` (``accelerate=True``).
+
+    Raises FloatingPointError where EM cannot go on (the caller then runs plain EM).
+
+    The extrapolation length starts capped at 4 EM steps' worth and the cap
+    grows fourfold each time it is reached and the point kept (the step-length
+    control of Varadhan & Roland's SQUAREM), so a first, poorly informed
+    extrapolation cannot throw EM far into another basin.
+    """
+    n = v.size
+    R2 = R * R
+    x = st.copy()
+    prior = _log_prior_member(x.alpha, x.log_a, R2)
+    step_max = 4.0
     r, ll, aux = _fused_e_step(x, v, verr2, prior)
     steps = 1
+    ahead = None  # the M-step from x, when already taken
     while steps < max_iter:
-        x1, prior1 = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        x1, prior1 = ahead if ahead is not None else _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        ahead = None
         r1, ll1, aux1 = _fused_e_step(x1, v, verr2, prior1)
         steps += 1
         if ll1 - ll < tol * n:
             return x1, ll1, True, steps - 1
         x2, prior2 = _fused_m_step(x1, r1, aux1, v, verr2, R2, prior1, opts)
-        xp = _extrapolate(x, x1, x2, opts)
+        xp, capped = _extrapolate(x, x1, x2, opts, step_max)
         if xp is not None:
             prior_p = _log_prior_member(xp.alpha, xp.log_a, R2)
             r_p, ll_p, aux_p = _fused_e_step(xp, v, verr2, prior_p)
             steps += 1
-            if ll_p >= ll1:  # monotone: continue from the extrapolated point
-                x, prior, r, ll, aux = xp, prior_p, r_p, ll_p, aux_p
-                continue
+            if ll_p >= ll1:  # monotone: continue from the extrapolated point, unless EM cannot go on from it
+                try:
+                    ahead = _fused_m_step(xp, r_p, aux_p, v, verr2, R2, prior_p, opts)
+                except FloatingPointError:
+                    ahead = None
+                else:
+                    x, prior, r, ll, aux = xp, prior_p, r_p, ll_p, aux_p
+                    step_max *= 4.0 if capped else 1.0
+                    continue
         r2, ll2, aux2 = _fused_e_step(x2, v, verr2, prior2)
         steps += 1
         if ll2 - ll1 < tol * n:
             return x2, ll2, True, steps - 1
         x, prior, r, ll, aux = x2, prior2, r2, ll2, aux2
     return x, ll, False, steps
+
+
+def _room_many(x: np.ndarray, step: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+    """:func:`_room` elementwise."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        up = np.clip((limits[1] - x) / step, 0.0, 1.0)
+        down = np.clip((limits[0] - x) / step, 0.0, 1.0)
+    return np.where(step > 0.0, up, np.where(step < 0.0, down, 1.0))
+
+
+def _pushes_out_many(x: np.ndarray, step: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+    """:func:`_pushes_out` elementwise."""
+    return ((x <= limits[0]) & (step < 0.0)) | ((x >= limits[1]) & (step > 0.0))
+
+
+def _log_prior_many(alpha: np.ndarray, log_a: np.ndarray, R2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_log_prior_member` of many (alpha, ln a), shape (n_states,) each: arrays (n_states, n_stars)."""
+    u = R2 * np.exp(-2.0 * log_a)[:, None]
+    z = alpha[:, None] - 2.0 * np.log1p(u)
+    log_pi = log_expit(z)
+    return log_pi, log_pi - z, u
+
+
+def _batched_em(
+    starts: Sequence[_MembershipState],
+    v: np.ndarray,
+    verr2: np.ndarray,
+    R: np.ndarray,
+    *,
+    field_sigma_floor: float,
+    cluster_sigma_cap: float,
+    tol: float = 1e-9,
+    max_iter: int = 100,
+) -> list[tuple[_MembershipState, float] | None]:
+    """:func:`_generalised_em` (plain, every parameter free) from many starts at once: (state, ln L) of each.
+
+    The exploratory short runs of :func:`~xdtutorial.cluster_fit.fit_cluster` run ten or so starts
+    with the same number of field Gaussians for ``max_iter`` steps each.  Here they share every
+    numpy call: the state is a stack of arrays (n_starts, 1 + K_f, n_stars), and the spatial step
+    (:func:`_spatial_step`, the same Fisher scoring with the same clips and step halving) is written
+    for all starts at once.  A start stops where :func:`_generalised_em` would (its own
+    convergence test, or ``max_iter``), so each result equals that of its own run to rounding
+    (tested); a start whose component lost all its stars gives None (where the single run raises).
+    """
+    n = v.size
+    R2 = R * R
+    floor2, cap2 = field_sigma_floor**2, cluster_sigma_cap**2
+    lo_a, hi_a = _LOG_A_LIMITS
+    alpha_lim = (-_ALPHA_LIMIT, _ALPHA_LIMIT)
+    mu = np.array([s.mu for s in starts], dtype=float)
+    sig = np.array([s.sig for s in starts], dtype=float)
+    fw = np.array([s.fw for s in starts], dtype=float)
+    alpha = np.array([s.alpha for s in starts], dtype=float)
+    log_a = np.array([s.log_a for s in starts], dtype=float)
+    lp, l1p, u = _log_prior_many(alpha, log_a, R2)
+    ll_old = np.full(len(starts), -np.inf)
+    index = np.arange(len(starts))  # which start each row is
+    out: list[tuple[_MembershipState, float] | None] = [None] * len(starts)
+
+    def state(i: int) -> _MembershipState:
+        return _MembershipState(mu[i].copy(), sig[i].copy(), fw[i].copy(), float(alpha[i]), float(log_a[i]))
+
+    for it in range(1, max_iter + 1):
+        # E-step (the operations of _fused_e_step, on a stack)
+        s2 = sig * sig
+        T = s2[:, :, None] + verr2
+        d = v - mu[:, :, None]
+        logp = d * d
+        logp /= T
+        logp += np.log(T)
+        logp *= -0.5
+        logp[:, 0] += lp
+        logp[:, 1:] += l1p[:, None, :] + np.log(fw)[:, :, None]
+        top = logp.max(axis=1)
+        logp -= top[:, None, :]
+        np.exp(logp, out=logp)
+        total = np.add.reduce(logp, axis=1)
+        logp /= total[:, None, :]
+        r = logp
+        ll = np.add.reduce(top, axis=1) + np.add.reduce(np.log(total), axis=1) - _HALF_LOG_2PI * n
+        S = np.add.reduce(r, axis=2)
+        done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
+        failed = ~done & ~(S.min(axis=1) >= EMPTY_COMPONENT_FRACTION * n)  # also true for NaN
+        for i in np.flatnonzero(done):
+            out[index[i]] = (state(i), float(ll[i]))
+        keep = ~(done | failed)
+        if not keep.all():
+            if not keep.any():
+                return out
+            mu, sig, fw, alpha, log_a = mu[keep], sig[keep], fw[keep], alpha[keep], log_a[keep]
+            lp, l1p, u, r, S, ll = lp[keep], l1p[keep], u[keep], r[keep], S[keep], ll[keep]
+            T, d, s2 = T[keep], d[keep], s2[keep]
+            index = index[keep]
+        ll_old = ll
+        # M-step (as _fused_m_step)
+        s2c = s2[:, :, None]
+        gain = s2c / T
+        b = gain * d
+        b += mu[:, :, None]
+        mu = np.add.reduce(r * b, axis=2) / S
+        b -= mu[:, :, None]
+        b *= b
+        b += s2c * verr2 / T
+        b *= r
+        var = np.add.reduce(b, axis=2) / S
+        var[:, 1:] = np.maximum(var[:, 1:], floor2)
+        var[:, 0] = np.minimum(var[:, 0], cap2)
+        sig = np.sqrt(var)
+        fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
+        # spatial step (as _spatial_step with fit_radius=True)
+        q = r[:, 0]
+        pi = np.exp(lp)
+        resid = q - pi
+        g0 = resid.sum(axis=1)
+        w = pi * (1.0 - pi)
+        a11 = w.sum(axis=1)
+        dz = 4.0 * u / (1.0 + u)
+        wdz = w * dz
+        a12, a22, g1 = wdz.sum(axis=1), np.einsum("ij,ij->i", wdz, dz), np.einsum("ij,ij->i", resid, dz)
+        ridge = 1e-9 * np.maximum(a11 + a22, 1e-12)
+        a11, a22 = a11 + ridge, a22 + ridge
+        det = a11 * a22 - a12 * a12
+        s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
+        held = _pushes_out_many(log_a, s1, _LOG_A_LIMITS)
+        s0, s1 = np.where(held, g0 / a11, s0), np.where(held, 0.0, s1)
+        held = _pushes_out_many(alpha, s0, alpha_lim)
+        s1 = np.where(held, np.where(_pushes_out_many(log_a, g1, _LOG_A_LIMITS), 0.0, g1 / a22), s1)
+        s0 = np.where(held, 0.0, s0)
+        pending = ~(np.abs(g0 * s0 + g1 * s1) < 1e-12 * n)
+        t = np.minimum(_room_many(alpha, s0, alpha_lim), _room_many(log_a, s1, _LOG_A_LIMITS))
+        s0, s1 = t * s0, t * s1
+        old = np.einsum("ij,ij->i", q, lp - l1p) + l1p.sum(axis=1)
+        for _ in range(8):  # a generalised EM step only needs *an* increase
+            rows = np.flatnonzero(pending)
+            if rows.size == 0:
+                break
+            a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
+            la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
+            t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
+            up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
+            ok = rows[up]
+            alpha[ok], log_a[ok] = a_t[up], la_t[up]
+            lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
+            pending[ok] = False
+            s0, s1 = 0.5 * s0, 0.5 * s1
+    lls = _log_likelihoods(mu, sig, fw, alpha, log_a, v, verr2, R)
+    for i in range(index.size):
+        out[index[i]] = (state(i), float(lls[i]))
+    return out
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
