@@ -98,7 +98,7 @@ def test_accelerated_em_climbs_monotonically_to_the_same_maximum_in_fewer_steps(
     """SQUAREM with its fallback: ln L never decreases along the way, and it stops where plain EM stops
     (the same stopping test), at least as high, in fewer E-steps."""
     v, verr2, R = ngc6681
-    starts = M._starting_states(v, np.sqrt(verr2), R, 2, np.random.default_rng(0), n_random=4, field_sigma_floor=2.0)
+    starts = M._starting_states(v, np.sqrt(verr2), R, 2, np.random.default_rng(0), n_random=2, field_sigma_floor=2.0)
     total_plain = total_fast = 0
     for st in starts:
         plain, ll_plain, ok_plain, n_plain = M._generalised_em(st, v, verr2, R, max_iter=20000, **LIMITS)
@@ -111,6 +111,6 @@ def test_accelerated_em_climbs_monotonically_to_the_same_maximum_in_fewer_steps(
             # crawls (NGC 6681's cluster width heads for 0) it stops a little short of it, by up to 0.01 km/s
             np.testing.assert_allclose(fast.vector()[:4], plain.vector()[:4], atol=1e-2)
         total_plain, total_fast = total_plain + n_plain, total_fast + n_fast
-        path = [M._generalised_em(st, v, verr2, R, max_iter=k, accelerate=True, **LIMITS)[1] for k in range(2, 40)]
+        path = [M._generalised_em(st, v, verr2, R, max_iter=k, accelerate=True, **LIMITS)[1] for k in range(2, 30)]
         assert np.all(np.diff(path) >= -1e-9 * v.size), np.diff(path).min()
     assert total_fast < 0.5 * total_plain
