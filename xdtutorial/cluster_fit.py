@@ -346,7 +346,8 @@ def fit_cluster(
         )
         if previous is not None:
             starts.append(_split_broadest(previous))
-        # short runs from every start, then the three best continued to convergence
+        # short runs from every start (all at once: _batched_em), then the three best continued to
+        # convergence (accelerated by SQUAREM: the same maxima, reached in fewer steps)
         outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **limits) if o is not None]
         if not outcomes:
             break
