@@ -217,7 +217,9 @@ def test_sparse_cluster_intervals_become_the_curvature_ones_for_a_rich_cluster(t
 # = 0.066 for n = 50, and of a 95 % coverage 0.031: we accept 0.68 +- 0.18 and >= 0.86 (about 2.7 and 2.9
 # standard errors, so a correct method fails one of the 6 checks by chance with probability of order 2 %,
 # while an interval 30 % too narrow - coverage about 0.50 and 0.85 - fails).  The mocks are seeded, so the
-# test is deterministic; 3 x 56 mocks with one field Gaussian take about a minute on one core.
+# test is deterministic.  The tests themselves are in tests/test_calibration_8_14.py, _15_29.py and
+# _30_80.py, one file per range, each of which fits only its own 56 mocks with one field Gaussian: a
+# parallel run (pytest-xdist, one file per worker) spreads the three ranges over the cores.
 CALIBRATION_RANGES = [(8, 15), (15, 30), (30, 81)]
 N_CALIBRATION_MOCKS = 56
 
@@ -239,20 +241,13 @@ def calibration_fits(lo: int, hi: int) -> list[tuple[helpers.ClusterFit, float, 
     return out
 
 
-@pytest.fixture(scope="module")
-def calibration() -> dict[tuple[int, int], list[tuple[helpers.ClusterFit, float, float]]]:
-    return {r: calibration_fits(*r) for r in CALIBRATION_RANGES}
-
-
 def coverage(fits, attribute: str, index: int) -> float:
     return float(np.mean([getattr(f, attribute)[0] <= truth[index] <= getattr(f, attribute)[1]
                           for f, *truth in fits]))
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("member_range", CALIBRATION_RANGES)
-def test_sparse_mean_intervals_are_calibrated_and_never_confidently_wrong(calibration, member_range):
-    fits = calibration[member_range]
+def check_sparse_mean_intervals(fits) -> None:
+    """Most sparse mocks are found and called reliable, none confidently wrong, and the mean's intervals cover."""
     assert len(fits) >= 0.75 * N_CALIBRATION_MOCKS  # most sparse mocks are found and called reliable
     for fit, mean, _ in fits:  # the first rule: a fit flagged reliable is never confidently wrong
         assert abs(fit.mean - mean) <= max(3.0, 3.0 * fit.mean_err), (fit.expected_members, fit.mean, mean)
@@ -260,13 +255,10 @@ def test_sparse_mean_intervals_are_calibrated_and_never_confidently_wrong(calibr
     assert coverage(fits, "mean_interval95", 0) >= 0.86
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("member_range", CALIBRATION_RANGES)
-def test_sparse_dispersion_intervals(calibration, member_range):
+def check_sparse_dispersion_intervals(fits) -> None:
     """The 68 % and 95 % dispersion intervals are calibrated in every range.  Below 50 members they are the
     quantiles of the approximate marginal posterior (measured 0.66, 0.72, 0.70 and 0.87, 0.93, 0.95); the
     profile likelihood's intervals, centred too low and too narrow, held the truth only half of the time with
     8-29 members (0.51 and 0.50), which the lower bound of 0.55 (0.68 minus two standard errors) refuses."""
-    fits = calibration[member_range]
     assert 0.55 <= coverage(fits, "dispersion_interval", 1) <= 0.86
     assert coverage(fits, "dispersion_interval95", 1) >= 0.86

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import multiprocessing
+import re
 
 import numpy as np
 import pytest
 
 import helpers
+from xdtutorial import survey as survey_module
 
 
 def mock_table(rng_seed: int = 5) -> helpers.BaumgardtTable:
@@ -55,3 +58,29 @@ def test_survey_checks_its_arguments():
         helpers.survey(mock_table(), criteria={"min_members": 15})
     with pytest.raises(TypeError, match="rng"):
         helpers.survey(mock_table(), rng=None)
+
+
+@pytest.mark.parametrize("bad", ["0", "-2", "two", "1.5"])
+def test_xd_max_processes_must_be_a_positive_integer(monkeypatch, bad):
+    monkeypatch.setenv("XD_MAX_PROCESSES", bad)
+    with pytest.raises(ValueError, match=rf"XD_MAX_PROCESSES = '{re.escape(bad)}': must be a positive integer"):
+        helpers.survey(mock_table(), max_field=1)
+
+
+@pytest.mark.parametrize("limit", ["env", "cores"])
+def test_the_worker_count_is_capped(monkeypatch, limit):
+    """XD_MAX_PROCESSES=1, or a single usable core, runs the survey in this process: no pool is started."""
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was started")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    if limit == "env":
+        monkeypatch.setenv("XD_MAX_PROCESSES", "1")
+    else:
+        monkeypatch.delenv("XD_MAX_PROCESSES", raising=False)
+        monkeypatch.setattr(survey_module, "_usable_cores", lambda: 1)
+    table = mock_table()
+    table.stars.distance[table.stars.cluster == "C1"] = -1.0  # fails at once: the test stays quick
+    fits = helpers.survey(table, processes=2, max_field=1, min_stars=100)
+    assert [f.name for f in fits] == ["C0", "C1", "C2"] and fits[1].problems == (helpers.Problem.FIT_FAILED,)

@@ -49,6 +49,7 @@ from .intervals import _dispersion_interval, _profile_interval
 from .membership import (
     _ALPHA_LIMIT,
     _LOG_A_LIMITS,
+    _batched_em,
     _generalised_em,
     _hessian,
     _label_swaps,
@@ -345,20 +346,15 @@ def fit_cluster(
         )
         if previous is not None:
             starts.append(_split_broadest(previous))
-        # short runs from every start, then the three best continued to convergence
-        outcomes = []
-        for st in starts:
-            try:
-                fit, ll, _, _ = _generalised_em(st, v, verr2, R, max_iter=100, **limits)
-            except FloatingPointError:
-                continue
-            outcomes.append((fit, ll))
+        # short runs from every start (all at once: _batched_em), then the three best continued to
+        # convergence (accelerated by SQUAREM: the same maxima, reached in fewer steps)
+        outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **limits) if o is not None]
         if not outcomes:
             break
         outcomes.sort(key=lambda o: -o[1])
         for i in range(min(3, len(outcomes))):
             try:
-                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, **limits)
+                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, accelerate=True, **limits)
             except FloatingPointError:
                 continue
             outcomes[i] = (fit, ll)
@@ -589,7 +585,7 @@ def _retry_collapse(
             q = _memberships(fit, v, verr2, R)
             if _collapsed(fit, q, verr, criteria):
                 continue
-            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, **limits)
+            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, accelerate=True, **limits)
         except FloatingPointError:
             continue
         q = _memberships(fit, v, verr2, R)

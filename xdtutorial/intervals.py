@@ -15,7 +15,7 @@ uses, below ``profile_below_members`` expected members:
   intervals held the truth only half of the time.  Integrating the other
   parameters out, rather than maximising over them, with Jeffreys' prior for
   the dispersion, brings the coverage close to the nominal one (the
-  calibration tests of ``tests/test_cluster_fit.py``).
+  calibration tests ``tests/test_calibration_*.py``).
 
 Both reuse the generalised EM of :mod:`xdtutorial.membership` with the
 parameter held fixed (``fix_mean``, ``fix_sigma``).

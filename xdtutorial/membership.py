@@ -25,19 +25,36 @@ p0: membership probability at R = 0; r_scale: Plummer scale radius a [arcsec];
 then (mean, sigma, weight) of each further field Gaussian; the first field
 Gaussian's weight is 1 - w3 - w4 - ...
 
-Fitting the model to a cluster, with a verdict, is :mod:`xdtutorial.cluster_fit`.
+Fitting the model to a cluster, with a verdict, is :mod:`xdtutorial.cluster_fit`; the generalised EM
+itself (re-exported here) is :mod:`xdtutorial._membership_em`.
 Private names here carry no prefix: the module is the context.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, log_expit, logit
+from scipy.special import logit
 
+from ._membership_em import (  # noqa: F401  (the engine's names are part of this module's private API)
+    _ALPHA_LIMIT,
+    _LOG_A_LIMITS,
+    _batched_em,
+    _e_step,
+    _extrapolate,
+    _fused_e_step,
+    _fused_m_step,
+    _generalised_em,
+    _log_likelihood,
+    _log_likelihoods,
+    _log_prior_member,
+    _log_terms,
+    _memberships,
+    _MembershipState,
+    _spatial_step,
+)
 from ._numerics import RNGLike, as_generator, central_hessian, logsumexp
 from ._validation import (
     as_float_array,
@@ -49,216 +66,6 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .model import _check_occupied, _log_normal, _responsibilities, _xd_m_step
-
-_ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
-_LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
-
-
-
-@dataclasses.dataclass
-class _MembershipState:
-    """Parameters of the distance-aware model in working form."""
-
-    mu: np.ndarray  # (1 + K_f,) cluster first, then field components [km/s]
-    sig: np.ndarray  # (1 + K_f,) [km/s]
-    fw: np.ndarray  # (K_f,) field weights, summing to 1
-    alpha: float  # log-odds of membership at R = 0
-    log_a: float  # ln(Plummer scale radius / arcsec)
-
-    def copy(self) -> _MembershipState:
-        return _MembershipState(self.mu.copy(), self.sig.copy(), self.fw.copy(), self.alpha, self.log_a)
-
-    def vector(self) -> np.ndarray:
-        """The extended parameter vector (see the module docstring)."""
-        out = [self.mu[0], self.sig[0], self.mu[1], self.sig[1], expit(self.alpha), np.exp(self.log_a)]
-        for k in range(2, self.mu.size):
-            out += [self.mu[k], self.sig[k], self.fw[k - 1]]
-        return np.array(out)
-
-
-def _log_prior_member(alpha: float, log_a: float, R2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ln pi(R_i), ln(1 - pi(R_i)) and u_i = R_i^2 / a^2, from the squared distances ``R2``.
-
-    With z_i = logit pi(R_i) = alpha - 2 ln(1 + u_i): ln(1 - pi) = ln expit(z) - z.
-    """
-    u = R2 * np.exp(-2.0 * log_a)
-    z = alpha - 2.0 * np.log1p(u)
-    log_pi = log_expit(z)
-    return log_pi, log_pi - z, u
-
-
-def _weighted_log_densities(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> np.ndarray:
-    """ln of each component's weighted, error-convolved density, given the prior terms of :func:`_log_prior_member`."""
-    logp = _log_normal(v, st.mu[:, None], st.sig[:, None] ** 2 + verr2)
-    logp[0] += prior[0]
-    logp[1:] += prior[1] + np.log(st.fw)[:, None]
-    return logp
-
-
-def _e_step(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, float]:
-    """Responsibilities, shape (1 + K_f, n_stars), and the total ln L: the inner loop of the EM.
-
-    The same numbers as ``_responsibilities(_log_terms(...))`` (up to rounding,
-    tested), written with as few array operations as possible: the largest
-    term of each star is taken out before exponentiating, and only the total
-    ln L is formed.
-    """
-    logp = _weighted_log_densities(st, v, verr2, prior)
-    top = logp.max(axis=0)
-    np.subtract(logp, top, out=logp)
-    np.exp(logp, out=logp)
-    total = logp.sum(axis=0)
-    logp /= total
-    return logp, float(top.sum() + np.log(total).sum())
-
-
-def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
-    return _weighted_log_densities(st, v, verr2, _log_prior_member(st.alpha, st.log_a, R * R))
-
-
-def _memberships(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
-    """Each star's probability of belonging to the cluster, shape (n_stars,): the E-step's first row."""
-    return _responsibilities(_log_terms(st, v, verr2, R))[0][0]
-
-
-def _room(x: float, step: float, limits: tuple[float, float]) -> float:
-    """The largest fraction (at most 1) of ``step`` that keeps ``x + fraction * step`` within ``limits``."""
-    if step > 0.0:
-        return max(0.0, min(1.0, (limits[1] - x) / step))
-    if step < 0.0:
-        return max(0.0, min(1.0, (limits[0] - x) / step))
-    return 1.0
-
-
-def _pushes_out(x: float, step: float, limits: tuple[float, float]) -> bool:
-    """Whether ``x`` sits on one of its ``limits`` and ``step`` points beyond it."""
-    return (x <= limits[0] and step < 0.0) or (x >= limits[1] and step > 0.0)
-
-
-def _spatial_step(
-    st: _MembershipState,
-    q: np.ndarray,
-    R2: np.ndarray,
-    prior: tuple[np.ndarray, np.ndarray, np.ndarray],
-    fit_radius: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Increase sum_i q_i ln pi_i + (1 - q_i) ln(1 - pi_i) by Fisher scoring with step halving.
-
-    ``prior`` holds the terms of :func:`_log_prior_member` at the current
-    (alpha, ln a); returns them at the new values (the next E-step needs them).
-    The objective is written ``sum_i q_i z_i + sum_i ln(1 - pi_i)``, since
-    ln pi - ln(1 - pi) = z; the 2 x 2 Fisher system is solved in closed form.
-    """
-    lp, l1p, u = prior
-    pi = np.exp(lp)
-    resid = q - pi
-    g0 = float(resid.sum())
-    if abs(g0) < 1e-9 * R2.size and not fit_radius:
-        return prior
-    w = pi * (1.0 - pi)
-    a11 = float(w.sum())
-    if fit_radius:
-        dz = 4.0 * u / (1.0 + u)  # dz/d(ln a)
-        wdz = w * dz
-        a12, a22, g1 = float(wdz.sum()), float(np.dot(wdz, dz)), float(np.dot(resid, dz))
-        ridge = 1e-9 * max(a11 + a22, 1e-12)
-        a11, a22 = a11 + ridge, a22 + ridge
-        det = a11 * a22 - a12 * a12
-        s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
-        # a parameter at its clip that the step would push further out is held there, and the
-        # other takes its own scoring step (a clipped joint step need not go uphill)
-        if _pushes_out(st.log_a, s1, _LOG_A_LIMITS):
-            s0, s1 = g0 / a11, 0.0
-        if _pushes_out(st.alpha, s0, (-_ALPHA_LIMIT, _ALPHA_LIMIT)):
-            s0, s1 = 0.0, (0.0 if _pushes_out(st.log_a, g1, _LOG_A_LIMITS) else g1 / a22)
-        if abs(g0 * s0 + g1 * s1) < 1e-12 * R2.size:  # already at the maximum of the spatial term
-            return prior
-    else:
-        s0, s1 = g0 / max(a11, 1e-12), 0.0
-    # shorten the step (keeping its direction, which goes uphill) to end on the clips at the farthest
-    t = min(_room(st.alpha, s0, (-_ALPHA_LIMIT, _ALPHA_LIMIT)), _room(st.log_a, s1, _LOG_A_LIMITS))
-    s0, s1 = t * s0, t * s1
-    old = float(np.dot(q, lp - l1p) + l1p.sum())
-    for _ in range(8):  # a generalised EM step only needs *an* increase
-        alpha = min(max(st.alpha + s0, -_ALPHA_LIMIT), _ALPHA_LIMIT)  # guards against rounding only
-        log_a = min(max(st.log_a + s1, _LOG_A_LIMITS[0]), _LOG_A_LIMITS[1])
-        trial = _log_prior_member(alpha, log_a, R2)
-        if float(np.dot(q, trial[0] - trial[1]) + trial[1].sum()) >= old:
-            st.alpha, st.log_a = alpha, log_a
-            return trial
-        s0, s1 = 0.5 * s0, 0.5 * s1
-    return prior
-
-
-def _log_likelihood(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> float:
-    """ln L of the distance-aware model."""
-    return float(logsumexp(_log_terms(st, v, verr2, R)).sum())
-
-
-def _generalised_em(
-    st: _MembershipState,
-    v: np.ndarray,
-    verr2: np.ndarray,
-    R: np.ndarray,
-    *,
-    field_sigma_floor: float,
-    cluster_sigma_cap: float,
-    fit_radius: bool = True,
-    fit_spatial: bool = True,
-    tol: float = 1e-9,
-    max_iter: int = 1000,
-    fix_mean: float | None = None,
-    fix_sigma: float | None = None,
-) -> tuple[_MembershipState, float, bool, int]:
-    """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps).
-
-    The E-step and the velocity M-step are those of the two-component model
-    (:func:`xdtutorial.model._responsibilities`, here as :func:`_e_step`, and
-    :func:`xdtutorial.model._xd_m_step`, Bovy, Hogg & Roweis 2011 eq. 16), with
-    the field widths floored and the cluster width capped; the spatial
-    parameters then take one step that increases the expected log-likelihood
-    (:func:`_spatial_step`).  The prior terms ln pi_i are computed once per
-    step: the spatial step returns them for the next E-step.
-
-    ``fit_radius=False`` holds the Plummer scale, ``fit_spatial=False`` both
-    spatial parameters.  ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
-    value (a conditional-maximisation step for the other one): the profile
-    likelihood of :func:`xdtutorial.intervals._profile_interval`.
-    """
-    st = st.copy()
-    n = v.size
-    R2 = R * R
-    prior = _log_prior_member(st.alpha, st.log_a, R2)
-    ll_old = -np.inf
-    for it in range(1, max_iter + 1):
-        r, ll = _e_step(st, v, verr2, prior)
-        if ll - ll_old < tol * n and it > 1:
-            return st, ll, True, it - 1
-        ll_old = ll
-        S = r.sum(axis=1)
-        _check_occupied(S, n, "in the distance-aware EM")
-        mu, var = _xd_m_step(r, v, verr2, st.mu, st.sig)
-        var[1:] = np.maximum(var[1:], field_sigma_floor**2)
-        if fix_mean is not None:  # sigma_c^2 given mu_c: the XD update about the fixed mean
-            s2 = st.sig[0] ** 2
-            gain = s2 / (s2 + verr2)
-            mu[0] = fix_mean
-            var[0] = np.dot(r[0], (gain * (v - fix_mean)) ** 2 + s2 * (1.0 - gain)) / S[0]
-        if fix_sigma is not None:  # mu_c given sigma_c: the error-weighted mean (exact, also at sigma_c = 0)
-            w = r[0] / (fix_sigma**2 + verr2)
-            mu[0], var[0] = np.dot(w, v) / w.sum(), fix_sigma**2
-        var[0] = min(var[0], cluster_sigma_cap**2)
-        st.mu, st.sig = mu, np.sqrt(var)
-        st.fw = S[1:] / S[1:].sum()
-        if fit_spatial:
-            prior = _spatial_step(st, r[0], R2, prior, fit_radius)
-    return st, _log_likelihood(st, v, verr2, R), False, max_iter
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
@@ -345,7 +152,7 @@ def _label_swaps(
         start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
         start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
         try:
-            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, **limits)
+            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, accelerate=True, **limits)
         except FloatingPointError:
             continue
         out.append((fit, ll))
@@ -376,8 +183,12 @@ def _hessian(
     u0 = _to_unconstrained(st)
     n_field = st.mu.size - 1
 
-    def f(points: np.ndarray) -> np.ndarray:
-        return np.array([_log_likelihood(_from_unconstrained(u, n_field), v, verr2, R) for u in points])
+    def f(points: np.ndarray) -> np.ndarray:  # _from_unconstrained of every point at once
+        mu = np.concatenate([points[:, :1], points[:, 4 : 4 + 2 * n_field : 2]], axis=1)
+        sig = np.concatenate([points[:, 1:2], np.exp(points[:, 5 : 5 + 2 * n_field : 2])], axis=1)
+        logits = np.concatenate([np.zeros((len(points), 1)), points[:, 4 + 2 * n_field :]], axis=1)
+        fw = np.exp(logits - logsumexp(logits, axis=1)[:, None])
+        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr2, R)
 
     return central_hessian(f, u0, 1e-4 * np.maximum(np.abs(u0), 1.0), fixed)
 
