@@ -22,11 +22,28 @@ def mock_table(rng_seed: int = 5) -> helpers.BaumgardtTable:
     return helpers.BaumgardtTable(stars=stars, skipped=(), path="<mock>")
 
 
+@pytest.fixture
+def two_workers(monkeypatch):
+    """A real pool of two worker processes, whatever the machine and `make test`'s XD_MAX_PROCESSES=1 say."""
+    monkeypatch.delenv("XD_MAX_PROCESSES", raising=False)
+    monkeypatch.setattr(survey_module, "_usable_cores", lambda: 2)
+    pools = []
+    real = concurrent.futures.ProcessPoolExecutor
+
+    def counting(*args, **kwargs):
+        pools.append(kwargs.get("max_workers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", counting)
+    return pools
+
+
 @pytest.mark.slow
-def test_survey_does_not_depend_on_the_number_of_processes():
+def test_survey_does_not_depend_on_the_number_of_processes(two_workers):
     table = mock_table()
     one = helpers.survey(table, processes=1, max_field=1)
     two = helpers.survey(table, processes=2, max_field=1)
+    assert two_workers == [2]  # the second survey really ran in two worker processes
     assert [f.name for f in one] == ["C0", "C1", "C2"]  # "tiny" has fewer than 20 stars
     assert [(f.mean, f.dispersion, f.reliable) for f in one] == [(f.mean, f.dispersion, f.reliable) for f in two]
     for f, m in zip(one, [-50.0, 20.0, 100.0], strict=True):
@@ -34,7 +51,7 @@ def test_survey_does_not_depend_on_the_number_of_processes():
 
 
 @pytest.mark.slow
-def test_spawned_workers_receive_the_criteria(monkeypatch):
+def test_spawned_workers_receive_the_criteria(monkeypatch, two_workers):
     """On macOS and Windows workers are spawned: a student's criteria must still reach them."""
     spawn = multiprocessing.get_context("spawn")
     monkeypatch.setattr(multiprocessing, "get_context", lambda method=None: spawn)
@@ -42,6 +59,7 @@ def test_spawned_workers_receive_the_criteria(monkeypatch):
     fits = helpers.survey(mock_table(), processes=2, max_field=1, criteria=strict)
     assert all(f.problems == (helpers.Problem.TOO_FEW_MEMBERS,) for f in fits)
     assert all("fewer than 1000" in f.reason for f in fits)
+    assert two_workers == [2]
 
 
 def test_a_failed_fit_is_reported_with_its_problem_code():

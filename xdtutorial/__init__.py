@@ -16,7 +16,8 @@ graph)::
     xd_libraries   _numerics, _validation, model, em
     posterior      _numerics, _validation, model
     plots          _numerics, _validation, model
-    membership     _numerics, _validation, data, model
+    _membership_em _numerics, model
+    membership     _numerics, _validation, data, _membership_em
     intervals      membership
     cluster_fit    _numerics, _validation, data, model, membership, intervals
     survey         _numerics, _validation, data, cluster_fit
