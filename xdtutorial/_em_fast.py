@@ -97,7 +97,8 @@ class FastEM:
         # sums over the stars: S_k, sum w_ik r_ik, sum w_ik (z_ik - 1) per component; then ln L parts
         sums = np.zeros(6)
         sum_z, sum_log_it, sum_log_x, n_field = 0.0, 0.0, 0.0, 0
-        with np.errstate(divide="ignore"):  # 1 / rho for rho = 0 (then u = rho = 0)
+        # 1 / rho for rho = 0 (then u = rho = 0); a product of _sum_log out of range (then plain logs)
+        with np.errstate(divide="ignore", over="ignore"):
             for start in range(0, n, BLOCK):
                 block = slice(start, min(start + BLOCK, n))
                 s = self._block(self.v[block], self.verr2[block], mu, s2, log_odds, sums)
