@@ -44,14 +44,13 @@ from .model import (
     log_likelihood,
 )
 
-#: em_fit runs the textbook step below this many stars and the allocation-free kernel
-#: (xdtutorial._em_fast) from it on.  Measured on the 2-core reference machine (numpy 2.4,
-#: best of 7, time per EM step, textbook / fast): 300 stars 0.83 / 0.25 ms, 1000 stars
-#: 1.07 / 0.32 ms, 3000 stars 1.9 / 0.78 ms, 10^4 stars 9.2 / 1.8 ms, 10^6 stars 709 / 312 ms.
-#: The kernel is 2-5 times faster at every size, but below 10^4 stars a typical fit (20-100
-#: steps) takes well under a second either way (a start trapped for 2000 steps about 2 s);
-#: from there on it saves seconds to minutes.  The notebooks' clusters (at most ~2000 stars) all run
-#: the textbook step, with the same fits to the printed digits.
+#: em_fit runs the textbook step below this many stars and the blocked kernel
+#: (xdtutorial._em_fast) from it on.  Measured on the 2-core reference machine (AMD EPYC,
+#: AVX2 without AVX-512, numpy 2.4; CPU time per EM step, best of 7, textbook / fast):
+#: 300 stars 0.16 / 0.11 ms, 3000 stars 0.37 / 0.19 ms, 10^4 stars 1.5 / 0.43 ms,
+#: 10^5 stars 17 / 3.5 ms, 10^6 stars 115 / 33 ms.  Below 10^4 stars a fit takes well
+#: under a second either way; the notebooks' clusters (at most ~2000 stars) all run the
+#: textbook step, with the same fits to the printed digits.
 FAST_EM_MIN_STARS = 10_000
 
 
