@@ -1,8 +1,10 @@
-"""Private: the EM step of :func:`xdtutorial.em.em_step`, rearranged for speed on large samples.
+"""Private: em_fit's machinery for speed: the EM step for large samples, and SQUAREM.
 
-Students: read :func:`xdtutorial.em.em_step` instead; this is the same
-mathematics written for the machine.  :func:`xdtutorial.em.em_fit` uses it from
-:data:`xdtutorial.em.FAST_EM_MIN_STARS` stars on.
+Students: read :func:`xdtutorial.em.em_step` instead of :class:`FastEM`; it is
+the same mathematics written for the machine, which :func:`xdtutorial.em.em_fit`
+uses from :data:`xdtutorial.em.FAST_EM_MIN_STARS` stars on.  :func:`squarem` is
+the accelerated iteration em_fit runs by default (notebook 04 writes one cycle
+of it in view).
 """
 
 from __future__ import annotations

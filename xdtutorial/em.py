@@ -3,9 +3,10 @@
 :func:`em_step` is one step of expectation-maximisation with deconvolution of
 the per-star errors, written as the equations read: the E-step
 (responsibilities), then the M-step of Bovy, Hogg & Roweis (2011), eq. 16 in
-1-D.  :func:`em_fit` iterates it.  On large samples it runs the same step
-rearranged without temporary arrays (:mod:`xdtutorial._em_fast`, tested equal
-to :func:`em_step` step by step).
+1-D.  :func:`em_fit` iterates it, by default accelerated by SQUAREM (Varadhan &
+Roland 2008; ``accelerate=False`` gives the textbook loop of notebook 03).  On
+large samples it runs the same step rearranged in cache-sized blocks
+(:mod:`xdtutorial._em_fast`, tested equal to :func:`em_step` step by step).
 """
 
 from __future__ import annotations
