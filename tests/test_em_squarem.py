@@ -58,7 +58,7 @@ def test_squarem_and_plain_em_stop_at_the_same_fixed_point(case):
         (v, e), start = one_gaussian(), np.array([0.0, 2.0, 0.5, 4.0, 0.5])
     else:
         truth = SLOW if case == "slow" else TRUTH
-        v, e, _ = synthetic(truth, 2000, (0.3, 5.0), seed=1)
+        v, e, _ = synthetic(truth, 800 if case == "slow" else 2000, (0.3, 5.0), seed=1)
         start = truth
     fits = [helpers.em_fit(v, e, start, tol=1e-14, max_iter=100_000, accelerate=a) for a in (True, False)]
     assert all(f.converged for f in fits)
@@ -72,7 +72,7 @@ def test_squarem_needs_far_fewer_em_steps_where_em_is_slow():
     """EM's error shrinks by a factor close to 1 per step on overlapping components; SQUAREM's
     extrapolation removes the slowest direction of that linear convergence, so it needs a
     fraction of the steps (here fewer than half) for the same stopping rule and the same maximum."""
-    v, e, _ = synthetic(SLOW, 2000, (0.3, 5.0), seed=1)
+    v, e, _ = synthetic(SLOW, 800, (0.3, 5.0), seed=1)
     plain = helpers.em_fit(v, e, SLOW, max_iter=100_000, accelerate=False)
     fast_fit = helpers.em_fit(v, e, SLOW, max_iter=100_000)
     assert plain.converged and fast_fit.converged
