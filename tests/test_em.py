@@ -24,15 +24,17 @@ TRUTH = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
         st.floats(-80, 40), st.floats(0.1, 30), st.floats(-80, 40), st.floats(0.0, 60), st.floats(0.05, 0.95)
     ),
     deconvolve=st.booleans(),
+    accelerate=st.booleans(),
 )
-def test_em_never_decreases_the_likelihood(seed, n, start, deconvolve):
+def test_em_never_decreases_the_likelihood(seed, n, start, deconvolve, accelerate):
+    """Plain EM and SQUAREM (which keeps an extrapolation only if ln L does not drop)."""
     v, verr, _ = synthetic(TRUTH, n, (0.3, 5.0), seed)
     m1, s1, m2, ds, f = start
     init = [m1, s1, m2, s1 + ds, f]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", helpers.EMConvergenceWarning)
-            res = helpers.em_fit(v, verr, init, max_iter=300, deconvolve=deconvolve)
+            res = helpers.em_fit(v, verr, init, max_iter=300, deconvolve=deconvolve, accelerate=accelerate)
     except FloatingPointError:
         return  # a component emptied or collapsed: reported loudly, nothing to check
     h = res.history
@@ -44,7 +46,7 @@ def test_em_never_decreases_the_likelihood(seed, n, start, deconvolve):
 
 
 def test_fast_em_equals_textbook_em_step(ngc288):
-    """em_fit's rearranged iteration reproduces em_step (Bovy et al. eq. 16) step by step."""
+    """The blocked kernel reproduces em_step (Bovy et al. eq. 16) step by step."""
     v, e = ngc288.velocity, ngc288.velocity_error
     p = helpers.initial_guess(v, ngc288.distance)
     fast = FastEM(v, e**2)

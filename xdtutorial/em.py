@@ -3,9 +3,10 @@
 :func:`em_step` is one step of expectation-maximisation with deconvolution of
 the per-star errors, written as the equations read: the E-step
 (responsibilities), then the M-step of Bovy, Hogg & Roweis (2011), eq. 16 in
-1-D.  :func:`em_fit` iterates it.  On large samples it runs the same step
-rearranged without temporary arrays (:mod:`xdtutorial._em_fast`, tested equal
-to :func:`em_step` step by step).
+1-D.  :func:`em_fit` iterates it, by default accelerated by SQUAREM (Varadhan &
+Roland 2008; ``accelerate=False`` gives the textbook loop of notebook 03).  On
+large samples it runs the same step rearranged in cache-sized blocks
+(:mod:`xdtutorial._em_fast`, tested equal to :func:`em_step` step by step).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._em_fast import FastEM
+from ._em_fast import FastEM, squarem
 from ._numerics import RNGLike, as_generator, central_hessian
 from ._validation import (
     MIN_STARS_FIT,
@@ -44,14 +45,13 @@ from .model import (
     log_likelihood,
 )
 
-#: em_fit runs the textbook step below this many stars and the allocation-free kernel
-#: (xdtutorial._em_fast) from it on.  Measured on the 2-core reference machine (numpy 2.4,
-#: best of 7, time per EM step, textbook / fast): 300 stars 0.83 / 0.25 ms, 1000 stars
-#: 1.07 / 0.32 ms, 3000 stars 1.9 / 0.78 ms, 10^4 stars 9.2 / 1.8 ms, 10^6 stars 709 / 312 ms.
-#: The kernel is 2-5 times faster at every size, but below 10^4 stars a typical fit (20-100
-#: steps) takes well under a second either way (a start trapped for 2000 steps about 2 s);
-#: from there on it saves seconds to minutes.  The notebooks' clusters (at most ~2000 stars) all run
-#: the textbook step, with the same fits to the printed digits.
+#: em_fit runs the textbook step below this many stars and the blocked kernel
+#: (xdtutorial._em_fast) from it on.  Measured on the 2-core reference machine (AMD EPYC,
+#: AVX2 without AVX-512, numpy 2.4; CPU time per EM step, best of 7, textbook / fast):
+#: 300 stars 0.16 / 0.11 ms, 3000 stars 0.37 / 0.19 ms, 10^4 stars 1.5 / 0.43 ms,
+#: 10^5 stars 17 / 3.5 ms, 10^6 stars 115 / 33 ms.  Below 10^4 stars a fit takes well
+#: under a second either way; the notebooks' clusters (at most ~2000 stars) all run the
+#: textbook step, with the same fits to the printed digits.
 FAST_EM_MIN_STARS = 10_000
 
 
@@ -68,16 +68,17 @@ class FitResult:
         for a naive fit, the likelihood of the model that ignores errors);
         ``-inf`` for a failed fit.
     n_iter : int or None
-        Iterations (EM steps, or the optimiser's function evaluations); None
-        when the method does not report it.
+        Iterations: EM steps evaluated (:func:`em_fit`), or the optimiser's
+        function evaluations; None when the method does not report it.
     converged : bool or None
         Whether the method's stopping criterion was met; None when the method
         does not report it.
     method : str
         What produced it.
-    history : ndarray, shape (n_iter + 1,)
-        Log-likelihood before each step and after the last (EM methods), or
-        empty.
+    history : ndarray, shape (n_points,)
+        EM methods: the log-likelihood of every point the iteration passed
+        through, the start first, ``params`` last (plain EM: before each step
+        and after the last, ``n_iter + 1`` values); otherwise empty.
     error : str or None, default=None
         Why the fit failed (then ``params`` is the start), or None.
     """
@@ -92,9 +93,11 @@ class FitResult:
 
 
 def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarray, float]:
-    """One EM step from valid ``p``; returns (new parameters, log-likelihood at ``p``).
+    """One EM step from ``p``; returns (new parameters, log-likelihood at ``p``).
 
-    ``verr`` are the uncertainties [km/s] (zeros for the naive model).
+    ``verr`` are the uncertainties [km/s] (zeros for the naive model).  ``p``
+    needs positive widths and fractions, in either order; the labels of the
+    new parameters are those of ``p`` (not yet canonical).
     """
     verr2 = verr**2
     _check_variances(p, float(verr2.min()))
@@ -105,7 +108,7 @@ def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarr
     # M-step: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, and f_1 = S_1 / N
     mu, var = _xd_m_step(q, v, verr2, np.array([p[0], p[2]]), np.array([p[1], p[3]]))
     new = np.array([mu[0], np.sqrt(var[0]), mu[1], np.sqrt(var[1]), S[0] / v.size])
-    return _canonical(new), float(log_norm.sum())
+    return new, float(log_norm.sum())
 
 
 def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> str | None:
@@ -178,7 +181,7 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
     if not check_bool("deconvolve", deconvolve):
         verr = np.zeros_like(verr)
     check_total_variance(p, verr)
-    return _em_update(p, v, verr)[0]
+    return _canonical(_em_update(p, v, verr)[0])
 
 
 def em_fit(
@@ -189,13 +192,20 @@ def em_fit(
     tol: float = 1e-12,
     max_iter: int = 10_000,
     deconvolve: bool = True,
+    accelerate: bool = True,
 ) -> FitResult:
     """Fit the two-component mixture by expectation-maximisation.
 
-    Iterates :func:`em_step` until the mean log-likelihood per star rises by
-    less than ``tol`` (the criterion of Bovy's ``extreme_deconvolution``).  EM
-    never decreases the likelihood, so the history is monotone up to rounding.
-    From :data:`FAST_EM_MIN_STARS` stars on, the same step runs in an
+    Iterates :func:`em_step` until an EM step raises the mean log-likelihood
+    per star by less than ``tol`` (the criterion of Bovy's
+    ``extreme_deconvolution``).  By default the iteration is accelerated by
+    SQUAREM (Varadhan & Roland 2008; :func:`xdtutorial._em_fast.squarem`):
+    every two EM steps give a direction to extrapolate along, the
+    extrapolated point is kept only if its likelihood is no lower, and one
+    EM step from it follows.  Plain EM and SQUAREM never decrease the
+    likelihood, so the history is monotone up to rounding, and they stop at
+    the same fixed point of the EM step (to within the tolerance).  From
+    :data:`FAST_EM_MIN_STARS` stars on, the EM step runs in a blocked,
     allocation-free form (same mathematics, tested equal step by step).
 
     Parameters
@@ -208,15 +218,24 @@ def em_fit(
         Convergence tolerance on the per-star mean log-likelihood (1e-12
         brings the NGC 288 parameters within 1e-4 km/s of the optimum).
     max_iter : int, default=10000
-        Maximum number of EM steps; reaching it warns (EMConvergenceWarning)
-        and returns the last parameters with ``converged=False``.
+        Maximum number of EM steps (evaluations of the EM step, those of the
+        extrapolated points included); reaching it warns
+        (EMConvergenceWarning) and returns the last parameters with
+        ``converged=False``.
     deconvolve : bool, default=True
         Deconvolve the errors (True) or ignore them (naive Gaussian mixture).
+    accelerate : bool, default=True
+        SQUAREM (True) or the textbook iteration ``p <- em_step(p)`` (False,
+        as notebook 03 writes it).
 
     Returns
     -------
     FitResult
-        With ``history`` the log-likelihood before every step and at the end.
+        ``n_iter`` is the number of EM steps evaluated (the data are read
+        ``n_iter + 1`` times: the last E-step only measures the final ln L);
+        ``history`` the log-likelihood of every point passed through, the
+        start first and ``params`` last (for plain EM, before every step and
+        at the end: ``n_iter + 1`` values).
         ``converged`` is False, with an :class:`EMConvergenceWarning`, also
         when EM stopped at a saddle point (two identical components) or could
         not move because the errors swamp the data.
@@ -241,29 +260,35 @@ def em_fit(
     p = _check_params(init, "init")
     tol = check_positive_float("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
+    accelerate = check_bool("accelerate", accelerate)
     if not check_bool("deconvolve", deconvolve):
         verr = np.zeros_like(verr)
     check_total_variance(p, verr)
     if v.size >= FAST_EM_MIN_STARS:
-        step = FastEM(v, verr**2).step
+        update = FastEM(v, verr**2).update
     else:
 
-        def step(p: np.ndarray) -> tuple[np.ndarray, float]:
+        def update(p: np.ndarray) -> tuple[np.ndarray, float]:
             return _em_update(p, v, verr)
 
     n = v.size
-    history = []
-    converged = False
-    for _ in range(max_iter):
-        new, ll_old = step(p)
-        history.append(ll_old)
-        if len(history) > 1 and history[-1] - history[-2] < tol * n:
-            converged = True
-            break
-        p = new
-    # `p` is the parameter vector whose log-likelihood is history[-1].
+    if accelerate:
+        p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
+        p = _canonical(p)
+    else:
+        history, converged = [], False
+        for _ in range(max_iter):
+            new, ll_old = update(p)
+            history.append(ll_old)
+            if len(history) > 1 and history[-1] - history[-2] < tol * n:
+                converged = True
+                break
+            p = _canonical(new)
+        # `p` is the parameter vector whose log-likelihood is history[-1].
+        if not converged:
+            history.append(update(p)[1])
+        n_calls = len(history)
     if not converged:
-        history.append(step(p)[1])
         problem = (
             f"EM did not converge in {max_iter} steps (last gain {history[-1] - history[-2]:.3g}); "
             "returning the last parameters"
@@ -276,7 +301,7 @@ def em_fit(
     return FitResult(
         params=p,
         log_likelihood=history[-1],
-        n_iter=len(history) - 1,
+        n_iter=n_calls - 1,
         converged=converged,
         method="EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)",
         history=np.array(history),
@@ -337,6 +362,7 @@ def em_multi_start(
     tol: float = 1e-12,
     max_iter: int = 2000,
     deconvolve: bool = True,
+    accelerate: bool = True,
 ) -> list[FitResult]:
     """Run :func:`em_fit` from many starts and keep every outcome.
 
@@ -358,6 +384,8 @@ def em_multi_start(
         Passed to :func:`em_fit`.
     deconvolve : bool, default=True
         Passed to :func:`em_fit`.
+    accelerate : bool, default=True
+        Passed to :func:`em_fit`.
 
     Returns
     -------
@@ -372,13 +400,16 @@ def em_multi_start(
     check_positive_float("tol", tol)
     check_positive_int("max_iter", max_iter)
     check_bool("deconvolve", deconvolve)
+    check_bool("accelerate", accelerate)
     results = []
     for start in np.atleast_2d(starts):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", EMConvergenceWarning)
                 warnings.simplefilter("ignore", ImplausibleVelocityWarning)  # warned once, above
-                results.append(em_fit(v, verr, start, tol=tol, max_iter=max_iter, deconvolve=deconvolve))
+                results.append(
+                    em_fit(v, verr, start, tol=tol, max_iter=max_iter, deconvolve=deconvolve, accelerate=accelerate)
+                )
         except FloatingPointError as err:
             method = "EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)"
             results.append(
