@@ -160,7 +160,8 @@ def _as_array(name: str, value: Any, ndim: int, fix: str) -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         where = np.argwhere(bad)[0]
-        raise _value_error(name, "finite everywhere", a, f"element {tuple(int(i) for i in where)} is {a[tuple(where)]}; {fix}")
+        index = tuple(int(i) for i in where)
+        raise _value_error(name, "finite everywhere", a, f"element {index} is {a[index]}; {fix}")
     return a
 
 
@@ -197,7 +198,7 @@ def _check_data(X: Any, Xerr: Any) -> tuple[np.ndarray, np.ndarray]:
     X = _as_array("X", X, 2, "pass the data as an array of shape (N, D), one row per star")
     n, d = X.shape
     if n < 1 or d < 1:
-        raise _value_error("X", "an array with at least one star and one dimension", X, "pass shape (N, D) with N, D >= 1")
+        raise _value_error("X", "an array with at least one star and one dimension", X, "pass shape (N, D), N, D >= 1")
     Xerr = _as_array(
         "Xerr", Xerr, 3, f"pass one error covariance matrix per star, shape (N, D, D) = ({n}, {d}, {d}); "
         "for independent errors use Xerr = sigma[:, :, None] ** 2 * np.eye(D)"
@@ -216,13 +217,14 @@ def _check_start(amplitudes: Any, means: Any, covariances: Any, d: int) -> tuple
     if k < 1:
         raise _value_error("amplitudes", "at least one weight", amp, "pass K >= 1 weights")
     if (amp <= 0).any():
-        raise _value_error("amplitudes", "positive (every component needs some weight)", amp, "start every weight above 0")
+        raise _value_error("amplitudes", "positive (every component needs weight)", amp, "start every weight above 0")
     if abs(amp.sum() - 1.0) > 1e-6:
-        raise _value_error("amplitudes", "weights summing to 1", amp, f"they sum to {amp.sum():.8g}: divide them by their sum")
+        fix = f"they sum to {amp.sum():.8g}: divide them by their sum"
+        raise _value_error("amplitudes", "weights summing to 1", amp, fix)
     mean = _as_array("means", means, 2, f"pass the K = {k} component means as an array of shape (K, D)")
     if mean.shape != (k, d):
         raise _value_error(
-            "means", f"of shape (K, D) = ({k}, {d}) (K from amplitudes, D from X)", mean, "one row of D numbers per component"
+            "means", f"of shape (K, D) = ({k}, {d}) (K from amplitudes, D from X)", mean, "one row of D per component"
         )
     cov = _as_array("covariances", covariances, 3, f"pass the K = {k} component covariances, shape (K, D, D)")
     if cov.shape != (k, d, d):
@@ -242,9 +244,13 @@ def _check_fix(name: str, value: Any, k: int) -> np.ndarray:
     a = np.asarray(value)
     if a.dtype != bool or a.shape != (k,):
         raise _type_error(
-            name, f"None, True/False, or a sequence of K = {k} booleans", value, f"e.g. {name}=[True] + [False] * {k - 1}"
+            name, f"None, True/False, or a sequence of K = {k} booleans", value, f"e.g. {name}=[True]+[False]*{k - 1}"
         )
     return a.copy()
+
+
+def _check_fixes(fixamp: Any, fixmean: Any, fixcovar: Any, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _check_fix("fixamp", fixamp, k), _check_fix("fixmean", fixmean, k), _check_fix("fixcovar", fixcovar, k)
 
 
 def _block_size(n: int, k: int, d: int, block_size: int | None) -> int:
@@ -280,7 +286,7 @@ def _component(x: np.ndarray, s: np.ndarray, m: np.ndarray, v: np.ndarray, need_
 
     ``x`` (D, n), ``s`` (D, D, n), ``m`` (D,), ``v`` (D, D).
     """
-    d, n = x.shape
+    d = x.shape[0]
     L = _cholesky_soa(s + v[:, :, None])
     if L is None:
         return None
@@ -393,7 +399,7 @@ def _collapsed(cov: np.ndarray, fixcovar: np.ndarray) -> int | None:
 
 # ----------------------------------------------------------------------------- public functions
 def log_likelihood(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> float:
-    """Total error-convolved log-likelihood :math:`\\sum_i \\ln \\sum_j \\alpha_j \\mathcal N(x_i \\mid m_j, V_j + S_i)`.
+    """Total error-convolved log-likelihood :math:`\\sum_i \\ln \\sum_j \\alpha_j \\mathcal N(x_i | m_j, V_j + S_i)`.
 
     Parameters
     ----------
@@ -459,7 +465,7 @@ def step(
     """
     X, Xerr = _check_data(X, Xerr)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
-    fixes = [_check_fix(nm, f, amp.size) for nm, f in (("fixamp", fixamp), ("fixmean", fixmean), ("fixcovar", fixcovar))]
+    fixes = _check_fixes(fixamp, fixmean, fixcovar, amp.size)
     block = _block_size(X.shape[0], amp.size, X.shape[1], None)
     total, stats = _e_pass(X, Xerr, amp, mean, cov, block, need_stats=True)
     return (*_m_step(amp, mean, cov, stats, X.shape[0], *fixes), total)
@@ -534,7 +540,7 @@ def fit(
     n, d = X.shape
     amp, mean, cov = _check_start(amplitudes, means, covariances, d)
     k = amp.size
-    fixamp, fixmean, fixcovar = (_check_fix(nm, f, k) for nm, f in (("fixamp", fixamp), ("fixmean", fixmean), ("fixcovar", fixcovar)))
+    fixamp, fixmean, fixcovar = _check_fixes(fixamp, fixmean, fixcovar, k)
     tol = check_positive_float("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
     block = _block_size(n, k, d, block_size)
@@ -556,15 +562,22 @@ def fit(
             if j is not None:
                 message = (
                     f"component {j} collapsed (its covariance became singular) after {n_iter} steps; "
-                    "the likelihood is unbounded there. Fix: start it elsewhere, use fewer components, or fix its covariance"
+                    "the likelihood is unbounded there. Fix: start it elsewhere, use fewer components, "
+                    "or fix its covariance"
                 )
                 break
             state = new
             n_iter += 1
         else:
-            message = f"not converged: max_iter={max_iter} steps reached; returned the last parameters. Fix: raise max_iter or tol"
+            message = (
+                f"not converged: max_iter={max_iter} steps reached; returned the last parameters. "
+                "Fix: raise max_iter or tol"
+            )
     except _Collapse as exc:
-        message = f"component {exc.j} collapsed (no stars or a singular covariance) after {n_iter} steps; returned the last valid parameters"
+        message = (
+            f"component {exc.j} collapsed (no stars or a singular covariance) after {n_iter} steps; "
+            "returned the last valid parameters. Fix: start it elsewhere or use fewer components"
+        )
     amp, mean, cov = state
     if converged:
         # the last E-pass was at ``state``: history[-1] is its likelihood, no extra pass needed
@@ -575,7 +588,8 @@ def fit(
             converged = False
             message = (
                 "the fit never left its start (the first step raised ln L by less than tol): the start is already "
-                "a fixed point of EM (an earlier optimum, a saddle, or errors that swamp the data). Check with another start"
+                "a fixed point of EM (an earlier optimum, a saddle, or errors that swamp the data). "
+                "Fix: check with another start"
             )
         else:
             pair = _identical_pair(mean, cov, ~(fixmean & fixcovar))
@@ -612,7 +626,8 @@ def _identical_pair(mean: np.ndarray, cov: np.ndarray, free: np.ndarray) -> tupl
             if not (free[a] or free[b]):
                 continue
             scale = np.sqrt(np.abs(np.diag(cov[a])).max())
-            if np.allclose(mean[a], mean[b], rtol=0, atol=1e-7 * scale) and np.allclose(cov[a], cov[b], rtol=1e-7, atol=0):
+            same_mean = np.allclose(mean[a], mean[b], rtol=0, atol=1e-7 * scale)
+            if same_mean and np.allclose(cov[a], cov[b], rtol=1e-7, atol=0):
                 return a, b
     return None
 
