@@ -262,29 +262,32 @@ def _block_size(n: int, k: int, d: int, block_size: int | None) -> int:
 
 # ----------------------------------------------------------------------------- the kernel
 def _cholesky_soa(t: np.ndarray) -> np.ndarray | None:
-    """Lower Cholesky factor of every ``t[:, :, n]`` (shape (D, D, n)); None if one is not PD."""
+    """Lower Cholesky factor of every ``t[:, :, n]`` (shape (D, D, n)); None if one is not PD.
+
+    Only the lower triangle of the result is written (and read by the callers).
+    """
     d = t.shape[0]
-    L = np.zeros_like(t)
+    L = np.empty_like(t)
     for j in range(d):
         s = t[j, j].copy()
         for k in range(j):
-            s -= L[j, k] ** 2
+            s -= L[j, k] * L[j, k]
         if not (s > 0).all():
             return None
-        L[j, j] = np.sqrt(s)
+        np.sqrt(s, out=L[j, j])
         inv = 1.0 / L[j, j]
         for i in range(j + 1, d):
             s = t[i, j].copy()
             for k in range(j):
                 s -= L[i, k] * L[j, k]
-            L[i, j] = s * inv
+            np.multiply(s, inv, out=L[i, j])
     return L
 
 
 def _component(x: np.ndarray, s: np.ndarray, m: np.ndarray, v: np.ndarray, need_stats: bool):
-    """ln N(x | m, v + s) per star, and w = T^-1 (x - m) and T^-1 (SoA) for the M-step.
+    """ln N(x | m, v + s) per star, and w = T^-1 (x - m) and L^-1 (T = L L^T) for the M-step.
 
-    ``x`` (D, n), ``s`` (D, D, n), ``m`` (D,), ``v`` (D, D).
+    ``x`` (D, n), ``s`` (D, D, n), ``m`` (D,), ``v`` (D, D); structure of arrays, stars last.
     """
     d = x.shape[0]
     L = _cholesky_soa(s + v[:, :, None])
@@ -293,30 +296,32 @@ def _component(x: np.ndarray, s: np.ndarray, m: np.ndarray, v: np.ndarray, need_
     r = x - m[:, None]
     z = np.empty_like(r)  # z = L^-1 r, forward substitution
     for i in range(d):
-        acc = r[i].copy()
+        acc = r[i]
         for k in range(i):
             acc -= L[i, k] * z[k]
-        z[i] = acc / L[i, i]
-    logdet = 2.0 * np.log(L[np.arange(d), np.arange(d)]).sum(axis=0)
-    logn = -0.5 * (d * _LOG_2PI + logdet + (z**2).sum(axis=0))
+        np.divide(acc, L[i, i], out=z[i])
+    logdet = np.log(L[0, 0])
+    for i in range(1, d):
+        logdet += np.log(L[i, i])
+    logn = -0.5 * (d * _LOG_2PI + 2.0 * logdet + np.einsum("in,in->n", z, z))
     if not need_stats:
         return logn, None, None
-    w = np.empty_like(z)  # w = L^-T z, back substitution
+    w = np.empty_like(z)  # w = L^-T z = T^-1 (x - m), back substitution
     for i in range(d - 1, -1, -1):
         acc = z[i].copy()
         for k in range(i + 1, d):
             acc -= L[k, i] * w[k]
-        w[i] = acc / L[i, i]
-    linv = np.zeros_like(L)  # L^-1, lower triangular, column by column
+        np.divide(acc, L[i, i], out=w[i])
+    linv = np.empty_like(L)  # L^-1, lower triangular (lower part only), column by column
     for j in range(d):
-        linv[j, j] = 1.0 / L[j, j]
+        np.divide(1.0, L[j, j], out=linv[j, j])
         for i in range(j + 1, d):
             acc = L[i, j] * linv[j, j]
             for k in range(j + 1, i):
-                acc = acc + L[i, k] * linv[k, j]
-            linv[i, j] = -acc / L[i, i]
-    tinv = np.einsum("kin,kjn->ijn", linv, linv)  # T^-1 = L^-T L^-1
-    return logn, w, tinv
+                acc += L[i, k] * linv[k, j]
+            np.divide(acc, L[i, i], out=linv[i, j])
+            np.negative(linv[i, j], out=linv[i, j])
+    return logn, w, linv
 
 
 class _Collapse(Exception):
@@ -327,29 +332,34 @@ class _Collapse(Exception):
         self.j = j
 
 
-def _e_pass(X, Xerr, amp, mean, cov, block: int, need_stats: bool):
+def _blocks(X: np.ndarray, Xerr: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The stars in blocks, each as contiguous ``(D, n)`` values and ``(D, D, n)`` covariances."""
+    return [
+        (np.ascontiguousarray(X[i : i + block].T), np.ascontiguousarray(Xerr[i : i + block].transpose(1, 2, 0)))
+        for i in range(0, X.shape[0], block)
+    ]
+
+
+def _e_pass(blocks, amp, mean, cov, need_stats: bool):
     """One pass over the stars: total ln L and (need_stats) the M-step's sums, block by block."""
-    n, d = X.shape
-    k = amp.size
+    k, d = mean.shape
     log_amp = np.log(amp)
     total = 0.0
     qj = np.zeros(k)
     sw = np.zeros((k, d))
     sww = np.zeros((k, d, d))
     stt = np.zeros((k, d, d))
-    resp = None if need_stats else []
-    for start in range(0, n, block):
-        x = np.ascontiguousarray(X[start : start + block].T)
-        s = np.ascontiguousarray(Xerr[start : start + block].transpose(1, 2, 0))
+    resp = []
+    for x, s in blocks:
         logp = np.empty((k, x.shape[1]))
-        ws, ts = [], []
+        ws, linvs = [], []
         for j in range(k):
             out = _component(x, s, mean[j], cov[j], need_stats)
             if out is None:
                 raise _Collapse(j)
-            logp[j] = out[0] + log_amp[j]
+            np.add(out[0], log_amp[j], out=logp[j])
             ws.append(out[1])
-            ts.append(out[2])
+            linvs.append(out[2])
         lse = logsumexp(logp, axis=0)
         total += float(lse.sum())
         q = np.exp(logp - lse)
@@ -360,8 +370,11 @@ def _e_pass(X, Xerr, amp, mean, cov, block: int, need_stats: bool):
             qw = ws[j] * q[j]
             qj[j] += q[j].sum()
             sw[j] += qw.sum(axis=1)
-            sww[j] += qw @ ws[j].T
-            stt[j] += (ts[j].reshape(d * d, -1) @ q[j]).reshape(d, d)
+            sww[j] += np.einsum("in,jn->ij", qw, ws[j])  # einsum, not BLAS: no thread spin-up for D x D
+            # sum_n q_n T_n^-1 = sum_n q_n L_n^-T L_n^-1: row r of L^-1 is nonzero in columns 0..r
+            for r in range(d):
+                row = linvs[j][r, : r + 1]
+                stt[j, : r + 1, : r + 1] += np.einsum("in,jn->ij", row * q[j], row)
     if not need_stats:
         return total, np.concatenate(resp, axis=1).T
     return total, (qj, sw, sww, stt)
@@ -421,8 +434,8 @@ def log_likelihood(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: 
     """
     X, Xerr = _check_data(X, Xerr)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
-    block = _block_size(X.shape[0], amp.size, X.shape[1], None)
-    return _e_pass(X, Xerr, amp, mean, cov, block, need_stats=False)[0]
+    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    return _e_pass(blocks, amp, mean, cov, need_stats=False)[0]
 
 
 def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> np.ndarray:
@@ -437,8 +450,8 @@ def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances
     """
     X, Xerr = _check_data(X, Xerr)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
-    block = _block_size(X.shape[0], amp.size, X.shape[1], None)
-    return _e_pass(X, Xerr, amp, mean, cov, block, need_stats=False)[1]
+    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    return _e_pass(blocks, amp, mean, cov, need_stats=False)[1]
 
 
 def step(
@@ -466,8 +479,8 @@ def step(
     X, Xerr = _check_data(X, Xerr)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
     fixes = _check_fixes(fixamp, fixmean, fixcovar, amp.size)
-    block = _block_size(X.shape[0], amp.size, X.shape[1], None)
-    total, stats = _e_pass(X, Xerr, amp, mean, cov, block, need_stats=True)
+    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    total, stats = _e_pass(blocks, amp, mean, cov, need_stats=True)
     return (*_m_step(amp, mean, cov, stats, X.shape[0], *fixes), total)
 
 
@@ -543,7 +556,8 @@ def fit(
     fixamp, fixmean, fixcovar = _check_fixes(fixamp, fixmean, fixcovar, k)
     tol = check_positive_float("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
-    block = _block_size(n, k, d, block_size)
+    blocks = _blocks(X, Xerr, _block_size(n, k, d, block_size))
+    del X, Xerr  # the blocks hold the only copy the fit needs
 
     history: list[float] = []
     converged = False
@@ -552,7 +566,7 @@ def fit(
     n_iter = 0
     try:
         for _ in range(max_iter):
-            total, stats = _e_pass(X, Xerr, *state, block, need_stats=True)
+            total, stats = _e_pass(blocks, *state, need_stats=True)
             history.append(total / n)
             if len(history) >= 2 and history[-1] - history[-2] < tol:
                 converged = True
@@ -600,7 +614,7 @@ def fit(
                 message = f"converged: the mean ln L per star rose by less than tol={tol:g}"
     else:
         try:
-            final = _e_pass(X, Xerr, amp, mean, cov, block, need_stats=False)[0] / n
+            final = _e_pass(blocks, amp, mean, cov, need_stats=False)[0] / n
         except _Collapse:
             final = -np.inf
         history_arr = np.array(history[: n_iter] + [final])
