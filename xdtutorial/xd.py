@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 #: Ceiling on the working memory of one block of stars [bytes]: a block holds about
-#: ``K * D * (D + 2)`` floats per star, so N = 10^5, K = D = 3 runs in about 3 blocks.
+#: ``K * (D * (D + 2) + 1) + 3 * D * D`` floats per star (600 bytes for K = D = 3), so
+#: N = 10^5, K = D = 3 runs in 2 blocks of at most 55,924 stars.
 BLOCK_BYTES = 32 * 2**20
 
 _LOG_2PI = math.log(2.0 * math.pi)
