@@ -111,6 +111,7 @@ notebooks: data
 
 benchmark: env
 	$(PY) benchmarks/bench_em.py --survey
+	$(PY) benchmarks/bench_xd.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .hypothesis

@@ -20,8 +20,8 @@ velocities) with known, Gaussian, uncorrelated per-star errors:
 
 Limitations, stated up front: 1-D data; two components in the velocity-only
 model; errors known, Gaussian and uncorrelated between stars.  For more
-dimensions or components use astroML's ``XDGMM`` or Bovy's
-``extreme_deconvolution``.
+dimensions, components and correlated errors see ``xdtutorial.xd`` (notebook
+09, ``helpers.xd_fit``), astroML's ``XDGMM`` or Bovy's ``extreme_deconvolution``.
 
 Notebook -> module
 ------------------
@@ -29,9 +29,10 @@ Notebook -> module
 01 data inspection             ``xdtutorial.data``: pinned download, strict parser, loaders
 02 likelihood, optimisation    ``xdtutorial.model``: parameters, likelihood, memberships,
                                initial guess, mock data, the E- and M-steps
-03 expectation-maximisation    ``xdtutorial.em``: ``em_step``/``em_fit`` (the textbook EM),
-                               multi-start, ``minimize_fit``, Fisher errors;
-                               ``xdtutorial._em_fast``: the same step, allocation-free
+03 expectation-maximisation    ``xdtutorial.em``: ``em_step``/``em_fit`` (the textbook EM,
+                               SQUAREM-accelerated by default), multi-start, ``minimize_fit``,
+                               Fisher errors; ``xdtutorial._em_fast``: the same step for the
+                               machine, and SQUAREM
 04 XD libraries                ``xdtutorial.xd_libraries``: Bovy's XD, astroML's XDGMM
 05 posterior sampling          ``xdtutorial.posterior``: prior, posterior, emcee helpers
 06 distance-aware membership   ``xdtutorial.membership``: the model;
@@ -39,6 +40,8 @@ Notebook -> module
 07 survey of all clusters      ``xdtutorial.survey``; ``xdtutorial.reference``: the
                                independent catalogue (galpy's copy of Baumgardt's)
 05, 07 results on disk         ``xdtutorial.catalogues``: catalogues, survey CSV, summaries
+09 proper motions (optional)   ``xdtutorial.xd``: extreme deconvolution in D dimensions
+                               (K components, a full error covariance per star)
 all                            ``xdtutorial.plots``: ``notebook_style`` and shared plots
 =============================  ==========================================================
 
@@ -160,6 +163,12 @@ from xdtutorial.posterior import (
 )
 from xdtutorial.reference import load_dispersion_profiles, load_reference_velocities
 from xdtutorial.survey import survey
+from xdtutorial.xd import XDResult
+from xdtutorial.xd import fit as xd_fit
+from xdtutorial.xd import log_likelihood as xd_log_likelihood
+from xdtutorial.xd import responsibilities as xd_responsibilities
+from xdtutorial.xd import sample as xd_sample
+from xdtutorial.xd import step as xd_step
 from xdtutorial.xd_libraries import (
     BOVY_XD_INSTALL,
     ExtremeDeconvolutionNotInstalled,
@@ -215,6 +224,13 @@ __all__ = [
     "bovy_xd_available",
     "fit_bovy_xd",
     "fit_astroml_xd",
+    # 09 extreme deconvolution in D dimensions
+    "XDResult",
+    "xd_fit",
+    "xd_step",
+    "xd_log_likelihood",
+    "xd_responsibilities",
+    "xd_sample",
     # 05 posterior
     "DEFAULT_BOUNDS",
     "log_prior",

@@ -23,6 +23,7 @@ graph)::
     survey         _numerics, _validation, data, cluster_fit
     catalogues     _validation, data, model, cluster_fit
     reference      -
+    xd             _numerics, _validation, errors
 
 ``errors`` holds the exception and warning classes; ``_validation`` the checks
 every public function runs on its arguments (messages "NAME must be ...; got
