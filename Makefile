@@ -44,7 +44,7 @@ NBVAL := $(PYTEST) $(NBVAL_OPTIONS) $(wildcard $(LONGEST_FIRST))
 AVX2_MACHINE := OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL
 SSE3_MACHINE := OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=1 NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL
 
-.PHONY: env check-python data tutorial test test-fast test-portable lint unit nbval lab notebooks benchmark clean
+.PHONY: env check-python data tutorial test test-fast test-portable lint unit nbval lab book notebooks benchmark clean
 
 # The Python versions the pins install on and CI tests (keep in step with pyproject.toml's
 # requires-python, the README and the workflow's matrix; tests/test_environments.py checks).
@@ -55,7 +55,7 @@ PYTHON_MAX := 3.14
 # `make tutorial`, `make lab` and `make data`, and the contributor set (requirements-dev.txt:
 # that plus tests, lint and hooks) for everything else, `make env` and `make test` included.
 # The sizes in the banners were measured on Linux x86-64 with Python 3.11 (README.md, Prerequisites).
-STUDENT_GOALS := tutorial lab data check-python clean
+STUDENT_GOALS := tutorial lab data book check-python clean
 ifneq ($(MAKECMDGOALS),)
 ifeq ($(filter-out $(STUDENT_GOALS),$(MAKECMDGOALS)),)
 PACKAGE_SET := student
@@ -80,7 +80,7 @@ $(VENV)/.installed-student: requirements.txt pyproject.toml | check-python
 	@touch $@
 	@echo "==> $(VENV) is ready (student set, $$(du -sh $(VENV) 2>/dev/null | cut -f1) on disk)."
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-student
+$(VENV)/.installed-dev: requirements-dev.txt requirements-book.txt $(VENV)/.installed-student
 	@echo "==> Adding the contributor set (requirements-dev.txt: tests, lint, hooks) to $(VENV):"
 	@echo "    about 60 MB more downloaded, about 250 MB more on disk."
 	$(PY) -m pip install -r requirements-dev.txt
@@ -133,6 +133,21 @@ lab: data
 	    echo "opt in with:  make lab ALLOW_ROOT=1"; exit 1; fi
 	$(PY) -m jupyter lab --ip=127.0.0.1 $(if $(filter 1,$(ALLOW_ROOT)),--allow-root) \
 	    --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/$(LAB_NOTEBOOK) $(LAB_OPTIONS)
+
+# The web edition: a static site of the notebooks and solutions as stored (nothing is executed,
+# nothing is fetched; book/conf.py), in build/book/.  -W: a broken cross-reference fails the build.
+BOOK_STAMP := $(if $(VENV),$(VENV)/.installed-book)
+
+$(VENV)/.installed-book: requirements-book.txt $(VENV)/.installed-student
+	@echo "==> Adding the web-edition tools (requirements-book.txt: Sphinx, myst-nb, the book theme, MathJax)"
+	@echo "    to $(VENV): about 10 MB more downloaded."
+	$(PY) -m pip install -r requirements-book.txt
+	@touch $@
+
+book: $(BOOK_STAMP)
+	rm -rf build/book
+	$(PY) -m sphinx -b html -q -W --keep-going -c book . build/book
+	@echo "==> The web edition is in build/book/: open build/book/index.html"
 
 # Maintainers: re-execute the notebooks and solutions in place and commit their outputs
 # (and the result tables in notebooks/results/).

@@ -38,6 +38,7 @@ def pip_requirements(path: pathlib.Path, follow: bool = False) -> dict[str, str]
 
 STUDENT = pip_requirements(ROOT / "requirements.txt")
 DEV = pip_requirements(ROOT / "requirements-dev.txt", follow=True)
+BOOK = {k: v for k, v in pip_requirements(ROOT / "requirements-book.txt", follow=True).items() if k not in STUDENT}
 TEST_TOOLS = {"pytest", "pytest-xdist", "nbval", "hypothesis", "ruff", "pre-commit", "pyyaml"}
 # import name -> distribution, for what the notebooks, solutions and the library import
 DISTRIBUTION = {"sklearn": "scikit-learn", "astroML": "astroml"}
@@ -92,9 +93,11 @@ def test_the_student_set_is_what_the_notebooks_need_and_no_more():
 def test_the_dev_set_adds_the_test_tools_to_the_student_set():
     text = (ROOT / "requirements-dev.txt").read_text()
     assert text.splitlines()[1] == "-r requirements.txt"  # after the comment line
+    assert "-r requirements-book.txt" in text.splitlines()
     own = pip_requirements_without_include(ROOT / "requirements-dev.txt")
-    assert not set(own) & set(STUDENT), "a package pinned twice"
-    assert TEST_TOOLS <= set(own) and DEV == {**STUDENT, **own}
+    assert not set(own) & (set(STUDENT) | set(BOOK)), "a package pinned twice"
+    assert TEST_TOOLS <= set(own) and DEV == {**STUDENT, **BOOK, **own}
+    assert {"sphinx", "myst-nb", "sphinx-book-theme"} <= set(BOOK) and not set(BOOK) & set(STUDENT)
     tools_in_tests = imported_modules((ROOT / "tests").glob("*.py")) | imported_modules((ROOT / "tools").glob("*.py"))
     # h5py: tools/extract_gcfit_dispersions.py runs once, elsewhere (its docstring says); jupyter_client comes
     # with ipykernel and nbclient; conftest is ours
@@ -141,14 +144,14 @@ def test_environment_yml_has_the_same_packages_and_versions():
     conda, pip = conda_dependencies()
     extra = {"python", "pip", "gsl", "c-compiler", "setuptools"}  # what conda needs beyond requirements-dev.txt
     renamed = {"matplotlib-base": "matplotlib"}  # conda-forge's matplotlib without Qt
-    assert {renamed.get(n, n) for n in set(conda) - extra} == set(DEV)
+    assert {renamed.get(n, n) for n in set(conda) - extra} == set(DEV) - set(BOOK)
     for name, version in conda.items():
         if name not in extra:
             # exact pins on both sides (conda-forge has astroml 1.0.2.post1 under the same version string)
             assert DEV[renamed.get(name, name)] == version, (name, version)
     assert "matplotlib" not in conda
     assert conda["python"] == PYTHON_MIN
-    assert pip == ["-e ."]
+    assert pip == ["-e ."] + [f"{name}=={version}" for name, version in BOOK.items()]  # the book's, from PyPI
 
 
 def python_range() -> tuple[str, str]:
@@ -252,7 +255,7 @@ CURRENT_ACTIONS = {"actions/checkout": "v7", "actions/setup-python": "v7", "acti
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / ".github/workflows").glob("*.yml")))
 def test_workflows_are_bounded_and_use_current_actions(name):
     workflow = yaml.safe_load((ROOT / ".github/workflows" / name).read_text())
-    assert workflow["permissions"] == {"contents": "read"} or name == "book.yml"
+    assert workflow["permissions"] == {"contents": "read"}
     assert "group" in workflow["concurrency"]
     for job_name, job in workflow["jobs"].items():
         assert 0 < job["timeout-minutes"] <= 90, job_name
