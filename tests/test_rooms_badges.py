@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("badges", ROOT / "tools" / "badges.py")
@@ -34,6 +35,8 @@ def test_every_badge_agrees_with_the_configured_name():
     stale = [str(p.relative_to(ROOT)) for p, text in badges.planned(ROOT).items() if p.read_text() != text]
     assert stale == [], f"run python3 tools/badges.py (out of date: {stale})"
     readme = (ROOT / "README.md").read_text()
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation.get("repository-code") == (f"https://github.com/{repository}" if repository else None)
     if repository:
         assert badges.binder_url(repository, tag) in readme and badges.colab_url(repository, tag) in readme
         for path in badges.notebooks(ROOT):
@@ -50,7 +53,7 @@ def badge_block(readme: str) -> str:
 
 @pytest.fixture
 def copy_of_repo(tmp_path):
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "CITATION.cff"):
         shutil.copy(ROOT / name, tmp_path / name)
     for folder in ("notebooks", "solutions"):
         (tmp_path / folder).mkdir()
@@ -74,6 +77,9 @@ def test_setting_the_name_rewrites_every_badge_once_and_unsetting_restores_the_f
     readme = (root / "README.md").read_text()
     assert readme.count("mybinder.org/v2/gh/") == 1 and badges.binder_url(NAME, TAG) in readme
     assert badges.colab_url(NAME, TAG) in readme and "not set yet" not in badge_block(readme)
+    citation = yaml.safe_load((root / "CITATION.cff").read_text())
+    assert citation["repository-code"] == f"https://github.com/{NAME}"
+    assert citation["contact"][0]["website"] == f"https://github.com/{NAME}/issues"
     for path in badges.notebooks(root):
         rel = path.relative_to(root).as_posix()
         nb = json.loads(path.read_text())

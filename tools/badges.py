@@ -5,6 +5,7 @@ Colab and the web edition launch are set in one place, ``[tool.xd-tutorial]`` of
 pyproject.toml.  This tool writes everything that depends on them:
 
 - the README's badge line (between ``<!-- badges: start -->`` and ``<!-- badges: end -->``);
+- CITATION.cff's ``repository-code``, ``url`` and ``contact`` (between ``# publish: start`` and ``# publish: end``);
 - in every notebook and solution, a first markdown cell with its Binder and Colab badges
   (cell id ``launch-badges``) and, after it, the Colab set-up cell (cell id ``colab-setup``):
   a few visible lines that do nothing outside Colab, and in Colab fetch the repository at
@@ -179,6 +180,28 @@ def update_readme(text: str, repository: str, tag: str) -> str:
     return pattern.sub(lambda _: readme_badges(repository, tag), text, count=1)
 
 
+CITATION_START, CITATION_END = "# publish: start\n", "# publish: end\n"
+
+
+def citation_block(repository: str) -> str:
+    """The lines of CITATION.cff that come from the published name (none while it is not set)."""
+    if not repository:
+        return ""
+    return (f'repository-code: "https://github.com/{repository}"\n'
+            f'url: "{book_url(repository)}"\n'
+            "contact:\n"
+            '  - name: "The xd-cluster-tutorial maintainers"\n'
+            f'    website: "https://github.com/{repository}/issues"\n')
+
+
+def update_citation(text: str, repository: str) -> str:
+    head, start, rest = text.partition(CITATION_START)
+    _, end, tail = rest.partition(CITATION_END)
+    if not (start and end):
+        raise SystemExit(f"CITATION.cff has no {CITATION_START.strip()} ... {CITATION_END.strip()} block")
+    return head + start + citation_block(repository) + end + tail
+
+
 def notebooks(root: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for pattern in NOTEBOOK_GLOBS for p in root.glob(pattern))
 
@@ -187,6 +210,8 @@ def planned(root: pathlib.Path) -> dict[pathlib.Path, str]:
     """Every file the tool writes, with the text it should have."""
     repository, tag = read_config(root)
     out = {root / "README.md": update_readme((root / "README.md").read_text(), repository, tag)}
+    if (root / "CITATION.cff").is_file():
+        out[root / "CITATION.cff"] = update_citation((root / "CITATION.cff").read_text(), repository)
     for path in notebooks(root):
         nb = json.loads(path.read_text())
         out[path] = notebook_text(update_notebook(nb, repository, tag, path.relative_to(root).as_posix()))
