@@ -5,9 +5,11 @@
 #   make test-portable   nbval under the two other emulated CPUs (numpy SIMD paths, OpenBLAS kernels,
 #                        threads); `make test` has covered this machine, so nothing runs twice
 #   make test-fast       a contributor's quick loop: lint and the unit tests without the slow tier (< 1 min)
-#   make lab             JupyterLab on localhost, opening notebook 01 (token authentication on)
+#   make lab             JupyterLab on localhost, rooted at the repository, opening notebook 01 (token on)
+#   make book            the web edition: a static site of the stored notebooks and solutions, in build/book/
 #
-# Set-up is a virtual environment in .venv built from requirements.txt.  To use an
+# Set-up is a virtual environment in .venv: the student set (requirements.txt) for make tutorial,
+# lab, data and book, the contributor set (requirements-dev.txt) for everything else.  To use an
 # environment you already have (conda, Binder), pass VENV= and PY=python, e.g.
 #   make test VENV= PY=python
 # Another interpreter:  make test PYTHON=python3.12 VENV=.venv-3.12
@@ -71,8 +73,8 @@ check-python:
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; lo, hi = (tuple(map(int, x.split("."))) for x in ("$(PYTHON_MIN)", "$(PYTHON_MAX)")); sys.exit(0 if lo <= v <= hi else f"This tutorial is tested on Python $(PYTHON_MIN) to $(PYTHON_MAX), but $(PYTHON) is {v[0]}.{v[1]}: install one of those and run e.g. make tutorial PYTHON=python3.12 (README.md, Prerequisites)")'
 
 $(VENV)/.installed-student: requirements.txt pyproject.toml | check-python
-	@echo "==> Setting up $(VENV) with the student set (requirements.txt): about 110 MB downloaded from PyPI,"
-	@echo "    about 520 MB on disk. This happens once and takes 1-2 minutes on a good connection."
+	@echo "==> Setting up $(VENV) with the student set (requirements.txt): about 140 MB downloaded from PyPI,"
+	@echo "    about 690 MB on disk. This happens once and takes 1-3 minutes on a good connection."
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install -r requirements.txt
@@ -81,8 +83,8 @@ $(VENV)/.installed-student: requirements.txt pyproject.toml | check-python
 	@echo "==> $(VENV) is ready (student set, $$(du -sh $(VENV) 2>/dev/null | cut -f1) on disk)."
 
 $(VENV)/.installed-dev: requirements-dev.txt requirements-book.txt $(VENV)/.installed-student
-	@echo "==> Adding the contributor set (requirements-dev.txt: tests, lint, hooks) to $(VENV):"
-	@echo "    about 60 MB more downloaded, about 250 MB more on disk."
+	@echo "==> Adding the contributor set (requirements-dev.txt: tests, lint, hooks, the web edition's tools)"
+	@echo "    to $(VENV): about 60 MB more downloaded, about 240 MB more on disk."
 	$(PY) -m pip install -r requirements-dev.txt
 	@touch $@
 	@echo "==> $(VENV) is ready (contributor set, $$(du -sh $(VENV) 2>/dev/null | cut -f1) on disk)."
@@ -140,7 +142,7 @@ BOOK_STAMP := $(if $(VENV),$(VENV)/.installed-book)
 
 $(VENV)/.installed-book: requirements-book.txt $(VENV)/.installed-student
 	@echo "==> Adding the web-edition tools (requirements-book.txt: Sphinx, myst-nb, the book theme, MathJax)"
-	@echo "    to $(VENV): about 10 MB more downloaded."
+	@echo "    to $(VENV): about 30 MB more downloaded."
 	$(PY) -m pip install -r requirements-book.txt
 	@touch $@
 
