@@ -49,8 +49,8 @@ def test_pip_install_dot_gives_a_working_library_anywhere(tmp_path):
     """A non-editable install of a copy of the project, used from another folder."""
     src = tmp_path / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE", "helpers.py"):
-        shutil.copy(ROOT / name, src / name)
+    for path in [ROOT / "pyproject.toml", ROOT / "README.md", ROOT / "helpers.py", *ROOT.glob("LICENSE*")]:
+        shutil.copy(path, src / path.name)
     shutil.copytree(ROOT / "xdtutorial", src / "xdtutorial", ignore=shutil.ignore_patterns("__pycache__"))
     (src / "data").mkdir()
     for path in (ROOT / "data").glob("*.csv"):
@@ -63,6 +63,8 @@ def test_pip_install_dot_gives_a_working_library_anywhere(tmp_path):
     code = textwrap.dedent("""
         import importlib.metadata, pathlib, helpers
         assert "site-packages" in helpers.__file__, helpers.__file__
+        licences = [f.name for f in importlib.metadata.files("xd-cluster-tutorial") if "licenses" in str(f)]
+        assert sorted(licences) == ["LICENSE", "LICENSE-data"], licences
         requires = sorted(r.split(">=")[0] for r in importlib.metadata.requires("xd-cluster-tutorial"))
         print(requires)
         print(helpers.load_reference_velocities()["NGC 288"])
