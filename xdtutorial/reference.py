@@ -3,15 +3,14 @@
 Baumgardt's globular-cluster catalogue gives each cluster's mean line-of-sight
 velocity from his own analysis of all the spectra he compiled (Baumgardt et al.
 2019, arXiv:1811.01507; updated by Vasiliev & Baumgardt 2021, arXiv:2102.09568,
-and Baumgardt & Vasiliev 2021, arXiv:2105.09526).  Those numbers are shipped,
-offline, by the Python package galpy: ``galpy/orbit/named_objects.json``, whose
-Milky Way globular clusters carry ``vlos`` and ``vlos_e`` [km/s] with that
-source.  We pin galpy 1.12.1 (requirements.txt) and check the file's SHA-256,
-so a different galpy cannot silently change the comparison.  The file is
-located with :func:`importlib.util.find_spec`, which finds the installed
-package without running it: galpy itself is never imported (it would pull in
-its C extensions and configuration for nothing; ``importlib.resources.files``
-would import it).
+and Baumgardt & Vasiliev 2021, arXiv:2105.09526).  Those numbers are shipped
+by the Python package galpy, ``galpy/orbit/named_objects.json``, whose Milky
+Way globular clusters carry ``vlos`` and ``vlos_e`` [km/s] with that source.
+They were extracted once from galpy 1.12.1 (the file's SHA-256 checked) by
+tools/extract_reference_velocities.py into ``data/reference_velocities.csv``,
+which :func:`load_reference_velocities` reads after checking its own SHA-256:
+the tutorial does not need galpy (tests/test_reference.py compares the CSV
+with galpy's file where galpy is installed).
 
 Limitation, stated up front: the catalogue's velocities come from largely the
 *same* spectra (plus newer ones), so the comparison tests our model and
@@ -24,24 +23,49 @@ dispersions: :func:`load_dispersion_profiles` reads published dispersion
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import pathlib
 import re
 
 import numpy as np
 
-#: The galpy release whose ``named_objects.json`` is pinned.
+#: The galpy release whose ``named_objects.json`` the catalogue velocities were extracted from.
 GALPY_VERSION = "1.12.1"
 #: SHA-256 of ``galpy/orbit/named_objects.json`` in galpy 1.12.1.
 NAMED_OBJECTS_SHA256 = "1c66dad1054dbd2243d538f55a2dba471212a155a3ffd1e62fe32ee4932ed522"
+#: SHA-256 of data/reference_velocities.csv, extracted from it by tools/extract_reference_velocities.py.
+REFERENCE_VELOCITIES_SHA256 = "d6b25ce14b274d3c354c2f39422d78ebe549a82af5e0017e77cf7fc7f0d800f6"
 
 # galpy spellings that the compilation writes differently (checked against its 122 names)
 _PREFIXES = {"Terzan": "Ter", "Djorg": "Djorg", "Pal": "Pal", "BH": "BH", "Rup": "Rup", "Lynga": "Lyn", "Liller": "Lil"}
 
 
 class ReferenceCatalogueError(RuntimeError):
-    """The pinned reference catalogue is missing or differs from the pinned version."""
+    """A pinned reference file is missing or differs from the pinned version."""
+
+
+def data_file(name: str) -> pathlib.Path:
+    """A data file shipped with the tutorial: ``data/<name>`` of the repository, or of the installed package.
+
+    In a checkout (or an editable install) the file is the repository's
+    ``data/<name>``; an installed wheel carries the same file as package data
+    in ``xdtutorial/_data/<name>``.  The repository's copy is returned when
+    neither exists, so that the error names the file to restore.
+    """
+    checkout = pathlib.Path(__file__).resolve().parents[1] / "data" / name
+    installed = pathlib.Path(__file__).resolve().parent / "_data" / name
+    return installed if not checkout.is_file() and installed.is_file() else checkout
+
+
+def _read_pinned(path: str | pathlib.Path | None, name: str, sha256: str) -> bytes:
+    path = data_file(name) if path is None else pathlib.Path(path)
+    fix = f"restore it from the repository (git checkout data/{name})"
+    if not path.is_file():
+        raise ReferenceCatalogueError(f"{path} was not found; {fix}")
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ReferenceCatalogueError(f"{path} differs from the pinned version (SHA-256); {fix}")
+    return raw
 
 
 def compilation_name(galpy_name: str) -> str:
@@ -68,8 +92,45 @@ def compilation_name(galpy_name: str) -> str:
     return f"{_PREFIXES.get(prefix, prefix)} {number}"
 
 
-def load_reference_velocities() -> dict[str, tuple[float, float]]:
-    """Baumgardt's catalogue mean velocities of the Milky Way globular clusters, from pinned galpy.
+def reference_velocity_rows(named_objects: bytes) -> list[tuple[str, str, float, float]]:
+    """The catalogue velocities in galpy's ``named_objects.json``, as rows of data/reference_velocities.csv.
+
+    Parameters
+    ----------
+    named_objects : bytes
+        The content of ``galpy/orbit/named_objects.json``.
+
+    Returns
+    -------
+    list of (str, str, float, float)
+        ``(cluster, galpy_name, vlos, vlos_e)``: compilation name (see
+        :func:`compilation_name`), galpy's key, mean line-of-sight velocity and
+        its 1-sigma uncertainty [km/s].  First every Milky Way globular cluster
+        with a velocity, in the file's order; then each synonym
+        (``"Lynga7"`` for ``"BH184"``, ``"HP1"`` for ``"BH229"`` ...) whose
+        compilation spelling is not already a row, with its cluster's values.
+    """
+    objects = json.loads(named_objects)
+    clusters = objects["_collections"]["MWglobularclusters"]
+    rows: dict[str, tuple[str, str, float, float]] = {}
+    for key in clusters:
+        entry = objects[key]
+        if "vlos" in entry and "vlos_e" in entry:
+            rows[compilation_name(key)] = (compilation_name(key), key, float(entry["vlos"]), float(entry["vlos_e"]))
+    for synonym, key in objects["_synonyms"].items():
+        if key in clusters and compilation_name(key) in rows and compilation_name(synonym) not in rows:
+            rows[compilation_name(synonym)] = (compilation_name(synonym), key, *rows[compilation_name(key)][2:])
+    return list(rows.values())
+
+
+def load_reference_velocities(path: str | pathlib.Path | None = None) -> dict[str, tuple[float, float]]:
+    """Baumgardt's catalogue mean velocities of the Milky Way globular clusters (data/reference_velocities.csv).
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        The CSV; by default ``data/reference_velocities.csv`` of the repository
+        (or of the installed package, see :func:`data_file`).
 
     Returns
     -------
@@ -77,41 +138,22 @@ def load_reference_velocities() -> dict[str, tuple[float, float]]:
         Compilation name (see :func:`compilation_name`) to
         ``(vlos, vlos_e)`` [km/s]: mean line-of-sight velocity and its
         1-sigma uncertainty.  Clusters without a velocity are left out.  The
-        synonyms of ``named_objects.json`` (``"Lynga7"`` for ``"BH184"``,
-        ``"HP1"`` for ``"BH229"`` ...) are added under their compilation
+        synonyms of galpy's ``named_objects.json`` (``"Lynga7"`` for ``"BH184"``,
+        ``"HP1"`` for ``"BH229"`` ...) are there under their compilation
         spelling too (``"Lyn 7"``, ``"HP 1"``), so either name finds the cluster.
 
     Raises
     ------
     ReferenceCatalogueError
-        galpy is not installed, or its file's SHA-256 differs from
-        :data:`NAMED_OBJECTS_SHA256` (the message names the fix).
+        The file is missing or its SHA-256 differs from
+        :data:`REFERENCE_VELOCITIES_SHA256` (the message names the fix).
     """
-    fix = f"install the pinned version: pip install galpy=={GALPY_VERSION} (it is in requirements.txt)"
-    spec = importlib.util.find_spec("galpy")
-    if spec is None or not spec.submodule_search_locations:
-        raise ReferenceCatalogueError(f"galpy is not installed; {fix}")
-    path = pathlib.Path(next(iter(spec.submodule_search_locations))) / "orbit" / "named_objects.json"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as err:
-        raise ReferenceCatalogueError(f"{path} was not found; {fix}") from err
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != NAMED_OBJECTS_SHA256:
-        raise ReferenceCatalogueError(
-            f"galpy's named_objects.json has SHA-256 {digest}, not the pinned {NAMED_OBJECTS_SHA256} "
-            f"of galpy {GALPY_VERSION}: another galpy version is installed; {fix}"
-        )
-    objects = json.loads(raw)
-    clusters = objects["_collections"]["MWglobularclusters"]
+    raw = _read_pinned(path, "reference_velocities.csv", REFERENCE_VELOCITIES_SHA256)
+    lines = [line for line in raw.decode().splitlines() if not line.startswith("#")][1:]
     out: dict[str, tuple[float, float]] = {}
-    for key in clusters:
-        entry = objects[key]
-        if "vlos" in entry and "vlos_e" in entry:
-            out[compilation_name(key)] = (float(entry["vlos"]), float(entry["vlos_e"]))
-    for synonym, key in objects["_synonyms"].items():
-        if key in clusters and compilation_name(key) in out:
-            out.setdefault(compilation_name(synonym), out[compilation_name(key)])
+    for line in lines:
+        cluster, _, vlos, vlos_e = line.split(",")
+        out[cluster] = (float(vlos), float(vlos_e))
     return out
 
 
@@ -130,7 +172,8 @@ def load_dispersion_profiles(path: str | pathlib.Path | None = None) -> dict[str
     Parameters
     ----------
     path : str or path-like, default=None
-        The CSV; by default ``data/dispersion_profiles.csv`` of the repository.
+        The CSV; by default ``data/dispersion_profiles.csv`` of the repository
+        (or of the installed package, see :func:`data_file`).
 
     Returns
     -------
@@ -144,14 +187,7 @@ def load_dispersion_profiles(path: str | pathlib.Path | None = None) -> dict[str
     ReferenceCatalogueError
         The file is missing or its SHA-256 differs from :data:`DISPERSION_PROFILES_SHA256`.
     """
-    path = pathlib.Path(__file__).resolve().parents[1] / "data" / "dispersion_profiles.csv" if path is None else path
-    path = pathlib.Path(path)
-    fix = "restore it from the repository (git checkout data/dispersion_profiles.csv)"
-    if not path.is_file():
-        raise ReferenceCatalogueError(f"{path} was not found; {fix}")
-    raw = path.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != DISPERSION_PROFILES_SHA256:
-        raise ReferenceCatalogueError(f"{path} differs from the pinned version (SHA-256); {fix}")
+    raw = _read_pinned(path, "dispersion_profiles.csv", DISPERSION_PROFILES_SHA256)
     rows = [r.split(",") for r in raw.decode().splitlines()[4:]]
     dtype = [("r", float), ("sigma", float), ("sigma_err_down", float), ("sigma_err_up", float)]
     out: dict[str, dict[str, np.ndarray]] = {}
