@@ -5,6 +5,7 @@
 #   make test-portable   nbval under the two other emulated CPUs (numpy SIMD paths, OpenBLAS kernels,
 #                        threads); `make test` has covered this machine, so nothing runs twice
 #   make test-fast       a contributor's quick loop: lint and the unit tests without the slow tier (< 1 min)
+#   make test-routes     the install and launch routes: a wheel, the Colab cell, make lab and the book in a browser
 #   make lab             JupyterLab on localhost, rooted at the repository, opening notebook 01 (token on)
 #   make book            the web edition: a static site of the stored notebooks and solutions, in build/book/
 #
@@ -46,7 +47,7 @@ NBVAL := $(PYTEST) $(NBVAL_OPTIONS) $(wildcard $(LONGEST_FIRST))
 AVX2_MACHINE := OPENBLAS_CORETYPE=Haswell NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL
 SSE3_MACHINE := OPENBLAS_CORETYPE=Prescott OPENBLAS_NUM_THREADS=1 NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL
 
-.PHONY: env check-python data tutorial test test-fast test-portable lint unit nbval lab book notebooks benchmark clean
+.PHONY: env check-python data tutorial test test-fast test-portable test-routes lint unit nbval lab book notebooks benchmark clean
 
 # The Python versions the pins install on and CI tests (keep in step with pyproject.toml's
 # requires-python, the README and the workflow's matrix; tests/test_environments.py checks).
@@ -106,7 +107,13 @@ nbval: data
 
 # One parallel pytest run: unit tests (the slow tier included) and nbval as this machine.
 test: lint data
-	$(NBVAL) tests $(NOTEBOOKS) $(SOLUTIONS)
+	$(NBVAL) -m "not routes" tests $(NOTEBOOKS) $(SOLUTIONS)
+
+# The routes into the tutorial, each in a fresh environment or a real browser: `pip install .` used from
+# another folder, the Colab cell then notebook 01, `make lab` and the web edition in headless chromium
+# (skipped where chromium is missing).  Minutes of installing, not of our code: CI runs them after make test.
+test-routes: data
+	$(PYTEST) -m routes tests
 
 # The quick loop: lint and the unit tests without the slow tier (calibration over many mocks,
 # end-to-end surveys) and without nbval.  `make test` runs everything.

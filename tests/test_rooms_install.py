@@ -24,7 +24,7 @@ spec = importlib.util.spec_from_file_location("badges", ROOT / "tools" / "badges
 badges = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(badges)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.routes]
 
 
 def pins(*names: str) -> list[str]:
