@@ -137,16 +137,19 @@ SURVEY_COLUMNS: dict[str, str] = {
     "p_centre_at_bound": "True when p_centre sits at its clip",
     "r_scale": "Plummer scale radius of the membership profile [arcsec] (empty when at its bound: not measured)",
     "r_scale_at_bound": "True when the scale radius sits at its 1 arcsec floor or upper limit",
-    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, a consistency check on the same velocities [km/s]",
-    "reliable": "whether the data pin the cluster down (see problems and reason)",
+    "pmem_mean": (
+        "mean velocity weighted by Baumgardt's P_Mem (a p-value of each velocity under the cluster's Gaussian, "
+        "not a membership probability), a consistency check on the same velocities [km/s]"
+    ),
+    "reliable": "whether the data pin the cluster down, so that its mean is citable (see problems and reason)",
     "problems": "Problem codes that make the fit unreliable, separated by |",
-    "reason": "plain-language reason and notes, or ok",
     "dispersion_reliable": (
         "whether the dispersion is a measurement to cite: a reliable fit with at least 15 members and a resolved "
         "dispersion whose 95 % interval spans at most a factor 3 below the width cap (helpers.dispersion_verdict); "
         "reliable alone certifies the mean"
     ),
     "dispersion_reason": "why the dispersion is not citable, or ok",
+    "reason": "plain-language reason and notes, or ok",
 }
 
 
@@ -205,8 +208,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
             + f",{f.interval_method},{num(f.expected_members, '.1f')},{len(f.field)},"
             f"{'' if p0_bound else num(f.p_centre, '.3f')},{p0_bound},"
             f"{'' if a_bound else num(f.r_scale, '.0f')},{a_bound},{num(pm, '.2f')},{f.reliable},"
-            f"{'|'.join(p.name for p in f.problems)},\"{reason}\",{f.dispersion_reliable},"
-            f"\"{d_reason}\""
+            f"{'|'.join(p.name for p in f.problems)},{f.dispersion_reliable},\"{d_reason}\",\"{reason}\""
         )
     _write_atomically(path, "\n".join(lines) + "\n")
 
