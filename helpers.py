@@ -107,7 +107,14 @@ from xdtutorial.catalogues import (
     write_member_catalogue,
     write_survey_csv,
 )
-from xdtutorial.cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, fit_cluster
+from xdtutorial.cluster_fit import (
+    RELIABILITY,
+    ClusterFit,
+    Problem,
+    ReliabilityCriteria,
+    dispersion_verdict,
+    fit_cluster,
+)
 from xdtutorial.data import (
     DATA_DIR_ENV,
     DATA_FILENAME,
@@ -247,6 +254,7 @@ __all__ = [
     "RELIABILITY",
     "ClusterFit",
     "fit_cluster",
+    "dispersion_verdict",
     # 07 survey
     "survey",
     "load_reference_velocities",

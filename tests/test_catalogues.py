@@ -58,12 +58,13 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
     assert lines[n_doc] == ",".join(helpers.SURVEY_COLUMNS)
     pm = helpers.pmem_weighted_mean(helpers.load_cluster("NGC 288", table))
     assert lines[n_doc + 1] == (
-        f"NGC 288,4,-44.83,0.23,,,,,2.68,0.20,,,,,none,1.8,1,0.950,False,321,False,{pm:.2f},True,,\"ok\""
+        f"NGC 288,4,-44.83,0.23,,,,,2.68,0.20,,,,,none,1.8,1,0.950,False,321,False,{pm:.2f},True,,"
+        "False,\"not assessed\",\"ok\""
     )
     row = dict(zip(helpers.SURVEY_COLUMNS, lines[n_doc + 2].split(","), strict=True))
     assert row["dispersion_err"] == ""  # unresolved dispersion: empty, not nan
     assert lines[n_doc + 3].startswith("Pal 5,4,,,,,,,,,,,,,none,,0,0.950,False,,False,")
-    assert lines[n_doc + 3].endswith("False,FIT_FAILED,\"fit failed: a 'quoted' word\"")
+    assert lines[n_doc + 3].endswith("False,FIT_FAILED,False,\"not assessed\",\"fit failed: a 'quoted' word\"")
     row = dict(zip(helpers.SURVEY_COLUMNS, lines[n_doc + 4].split(","), strict=True))
     # the mean's interval is symmetric (0.23 either side): its symmetric error is kept; the dispersion's is not
     assert (row["mean_err"], row["mean_lo"], row["mean_hi"]) == ("0.23", "-45.10", "-44.60")
@@ -71,6 +72,10 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
     # a scale radius at its floor is not a measurement: empty, with the flag
     assert (row["r_scale"], row["r_scale_at_bound"], row["interval"]) == ("", "True", "profile")
     assert len(lines) == n_doc + 5
+    citable = a_cluster_fit(dispersion_reliable=True, dispersion_reason="ok")
+    helpers.write_survey_csv(path, [citable], table)
+    row = dict(zip(helpers.SURVEY_COLUMNS, path.read_text().splitlines()[n_doc + 1].split(","), strict=True))
+    assert (row["reliable"], row["dispersion_reliable"], row["dispersion_reason"]) == ("True", "True", '"ok"')
 
 
 def test_pmem_weighted_mean():

@@ -73,6 +73,41 @@ def test_reliability_criteria_default_and_validation():
         helpers.ReliabilityCriteria(min_members=-1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         helpers.RELIABILITY.min_members = 15
+    with pytest.raises(ValueError, match=r"dispersion_max_ratio = 0\.5"):
+        helpers.ReliabilityCriteria(dispersion_max_ratio=0.5)
+
+
+# the dispersion's verdict, condition by condition, on constructed evidence (no fitting):
+# (reliable, members, dispersion, 95 % interval) -> citable, and a word the reason must contain
+@pytest.mark.parametrize(
+    ("evidence", "citable", "word"),
+    [
+        ((True, 30.0, 3.0, (2.0, 4.5)), True, "ok"),  # every condition holds
+        ((False, 30.0, 3.0, (2.0, 4.5)), False, "unreliable"),  # the fit's own verdict comes first
+        ((True, 6.0, 0.99, (0.21, 5.41)), False, "members"),  # NGC 6101 (issue #16): too few members ...
+        ((True, 30.0, 0.99, (0.21, 5.41)), False, "factor 25.8"),  # ... and, with more, still too wide
+        ((True, 14.96, 3.0, (2.0, 4.5)), True, "ok"),  # 14.96 prints as 15.0: compared as printed ...
+        ((True, 14.94, 3.0, (2.0, 4.5)), False, "14.9 members"),  # ... 14.94 as 14.9
+        ((True, 30.0, 0.0, (0.0, 1.2)), False, "unresolved"),  # a dispersion at 0
+        ((True, 30.0, 1.0, (0.0, 1.2)), False, "unresolved"),  # an interval reaching 0
+        ((True, 30.0, 3.0, (np.nan, np.nan)), False, "unresolved"),  # no interval
+        ((True, 30.0, 3.0, (2.0, 6.0)), True, "ok"),  # a factor 3 exactly is allowed ...
+        ((True, 30.0, 3.0, (2.0, 6.02)), False, "factor 3.0"),  # ... a little more is not
+        ((True, 30.0, 20.0, (9.0, 25.0)), False, "width cap"),  # the model's cap, not the data, ends it
+    ],
+)
+def test_dispersion_verdict_condition_by_condition(evidence, citable, word):
+    got, reason = helpers.dispersion_verdict(*evidence)
+    assert got is citable and word in reason, reason
+
+
+def test_dispersion_verdict_follows_its_criteria():
+    evidence = (True, 12.0, 3.0, (2.0, 7.0))  # 12 members, a factor 3.5
+    assert not helpers.dispersion_verdict(*evidence)[0]
+    loose = helpers.ReliabilityCriteria(dispersion_min_members=10, dispersion_max_ratio=4)
+    assert helpers.dispersion_verdict(*evidence, loose) == (True, "ok")
+    with pytest.raises(TypeError, match="pass a ReliabilityCriteria"):
+        helpers.dispersion_verdict(*evidence, criteria=15)
 
 
 @pytest.mark.slow
@@ -115,6 +150,10 @@ def test_ngc288_agrees_with_the_velocity_only_fit(ngc288, ngc288_mle):
     assert abs(fit.mean - ngc288_mle[0]) < np.hypot(fit.mean_err, err[0])
     assert abs(fit.dispersion - ngc288_mle[1]) < np.hypot(fit.dispersion_err, err[1])
     assert fit.p_centre > 0.9 and 50 < fit.r_scale < 1000
+    # about 330 members and a tight interval: the dispersion is citable, and the flag is the rule's verdict
+    assert fit.dispersion_reliable and fit.dispersion_reason == "ok"
+    assert (fit.dispersion_reliable, fit.dispersion_reason) == helpers.dispersion_verdict(
+        fit.reliable, fit.expected_members, fit.dispersion, fit.dispersion_interval95)
     np.testing.assert_allclose(fit.params[:6], [fit.mean, fit.dispersion, *fit.field[0][:2], fit.p_centre,
                                                 fit.r_scale])
 
@@ -182,6 +221,7 @@ def test_the_member_threshold_compares_the_printed_value(table):
     fit = helpers.fit_cluster("NGC 2298", table=table)
     assert f"{fit.expected_members:.1f}" == "6.0" and fit.expected_members < 6.0
     assert Problem.TOO_FEW_MEMBERS not in fit.problems
+    assert not fit.dispersion_reliable  # six members never make a citable dispersion
     strict = helpers.fit_cluster("NGC 2298", table=table, criteria=helpers.ReliabilityCriteria(min_members=6.05))
     assert Problem.TOO_FEW_MEMBERS in strict.problems and "only 6.0 likely members (fewer than 6.05)" in strict.reason
 

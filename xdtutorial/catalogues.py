@@ -88,7 +88,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
         f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s"
         if fit.interval_method != "profile"
-        else f"  dispersion     {fit.dispersion:9.2f} km/s (best fit; quote the 68% interval below)",
+        else f"  dispersion     {fit.dispersion:9.2f} km/s (best fit; read the 68% interval below)",
     ]
     if fit.interval_method == "profile":
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
@@ -106,6 +106,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         f"  ln L = {fit.log_likelihood:.2f}, BIC = {fit.bic:.2f}; best solution reached by "
         f"{fit.n_reached} of {fit.n_starts} starts",
         f"  reliable: {fit.reliable} ({fit.reason})",
+        f"  dispersion citable: {fit.dispersion_reliable} ({fit.dispersion_reason})",
     ]
     return "\n".join(lines)
 
@@ -136,9 +137,18 @@ SURVEY_COLUMNS: dict[str, str] = {
     "p_centre_at_bound": "True when p_centre sits at its clip",
     "r_scale": "Plummer scale radius of the membership profile [arcsec] (empty when at its bound: not measured)",
     "r_scale_at_bound": "True when the scale radius sits at its 1 arcsec floor or upper limit",
-    "pmem_mean": "mean velocity weighted by Baumgardt's P_Mem, a consistency check on the same velocities [km/s]",
-    "reliable": "whether the data pin the cluster down (see problems and reason)",
+    "pmem_mean": (
+        "mean velocity weighted by Baumgardt's P_Mem (a p-value of each velocity under the cluster's Gaussian, "
+        "not a membership probability), a consistency check on the same velocities [km/s]"
+    ),
+    "reliable": "whether the data pin the cluster down, so that its mean is citable (see problems and reason)",
     "problems": "Problem codes that make the fit unreliable, separated by |",
+    "dispersion_reliable": (
+        "whether the dispersion is a measurement to cite: a reliable fit with at least 15 members and a resolved "
+        "dispersion whose 95 % interval spans at most a factor 3 below the width cap (helpers.dispersion_verdict); "
+        "reliable alone certifies the mean"
+    ),
+    "dispersion_reason": "why the dispersion is not citable, or ok",
     "reason": "plain-language reason and notes, or ok",
 }
 
@@ -184,6 +194,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     for f in fits:
         pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
         reason = f.reason.replace('"', "'").replace("\r", " ").replace("\n", " ")  # one line, no quote to escape
+        d_reason = f.dispersion_reason.replace('"', "'").replace("\r", " ").replace("\n", " ")
         p0_bound, a_bound = Problem.P0_AT_BOUND in f.flags, Problem.SCALE_AT_BOUND in f.flags
         mean_err = _symmetric_err(f.mean_err, f.mean_interval, f.mean)
         disp_err = _symmetric_err(f.dispersion_err, f.dispersion_interval, f.dispersion)
@@ -197,7 +208,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
             + f",{f.interval_method},{num(f.expected_members, '.1f')},{len(f.field)},"
             f"{'' if p0_bound else num(f.p_centre, '.3f')},{p0_bound},"
             f"{'' if a_bound else num(f.r_scale, '.0f')},{a_bound},{num(pm, '.2f')},{f.reliable},"
-            f"{'|'.join(p.name for p in f.problems)},\"{reason}\""
+            f"{'|'.join(p.name for p in f.problems)},{f.dispersion_reliable},\"{d_reason}\",\"{reason}\""
         )
     _write_atomically(path, "\n".join(lines) + "\n")
 

@@ -43,6 +43,7 @@ def _survey_one(job: _Job) -> ClusterFit:
             p_centre=nan, r_scale=nan, field=(), membership=np.full(n, nan), expected_members=nan,
             log_likelihood=nan, bic=nan, model="none", params=np.empty(0), n_starts=0, n_reached=0,
             reliable=False, problems=(Problem.FIT_FAILED,), reason=f"fit failed: {err}",
+            dispersion_reason="the fit failed",
         )
 
 
