@@ -185,7 +185,7 @@ def main() -> None:
         elapsed = time.perf_counter() - t0
         n_rel = sum(f.reliable for f in fits)
         print(f"survey: {len(fits)} clusters ({n_rel} reliable) in {elapsed:.1f} s with {args.processes} processes "
-              f"(goal: 60 s)")
+              f"(goal: 25 s)")
 
 
 if __name__ == "__main__":
