@@ -29,7 +29,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 #: Rough run time of each notebook on a 2-core laptop [s], printed as it starts.
-EXPECTED_SECONDS = {"01": 10, "02": 15, "03": 10, "04": 10, "05": 40, "06": 10, "07": 50, "08": 30, "09": 15}
+EXPECTED_SECONDS = {"01": 5, "02": 10, "03": 10, "04": 10, "05": 20, "06": 10, "07": 25, "08": 15, "09": 10}
 
 
 def strip_volatile_metadata(nb: nbformat.NotebookNode) -> None:
