@@ -264,17 +264,26 @@ CALIBRATION_RANGES = [(8, 15), (15, 30), (30, 81)]
 N_CALIBRATION_MOCKS = 56
 
 
+def calibration_mock(lo: int, hi: int, k: int) -> tuple[np.recarray, float, float, int]:
+    """Mock ``k`` of the calibration set with lo..hi-1 members: (stars, true mean, true dispersion, members).
+
+    Seeded by ``[lo, k]``; tools/calibrate_sparse.py (``narrow``) imports this generator.
+    """
+    rng = np.random.default_rng([lo, k])
+    n_members, n_field = int(rng.integers(lo, hi)), int(rng.integers(100, 401))
+    mean, dispersion = rng.uniform(-100, 100), rng.uniform(2, 8)
+    stars = helpers.mock_cluster_field(
+        n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng,
+        mean=mean, dispersion=dispersion, r_scale=rng.uniform(30, 150),
+    )
+    return stars, mean, dispersion, n_members
+
+
 def calibration_fits(lo: int, hi: int) -> list[tuple[helpers.ClusterFit, float, float]]:
     """(fit, true mean, true dispersion) of the reliable fits to seeded mocks with lo..hi-1 members."""
     out = []
     for k in range(N_CALIBRATION_MOCKS):
-        rng = np.random.default_rng([lo, k])
-        n_members, n_field = int(rng.integers(lo, hi)), int(rng.integers(100, 401))
-        mean, dispersion = rng.uniform(-100, 100), rng.uniform(2, 8)
-        stars = helpers.mock_cluster_field(
-            n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng,
-            mean=mean, dispersion=dispersion, r_scale=rng.uniform(30, 150),
-        )
+        stars, mean, dispersion, _ = calibration_mock(lo, hi, k)
         fit = helpers.fit_cluster(stars, max_field=1, n_random=2, rng=k)
         if fit.reliable:
             out.append((fit, mean, dispersion))

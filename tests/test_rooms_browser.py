@@ -120,10 +120,9 @@ BOOK_NAME, BOOK_TAG = "astro-school/xd-cluster-tutorial", "v1.2"
 def book_site(tmp_path):
     """`make book`'s build of a copy of the repository whose published name is set; served on loopback."""
     pytest.importorskip("myst_nb", reason="the web-edition tools are not installed (requirements-book.txt)")
-    import functools
-    import http.server
     import importlib.util
-    import threading
+
+    from test_data import serve
 
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".git", ".venv*", "build", "__pycache__", "*.txt"))
@@ -135,16 +134,8 @@ def book_site(tmp_path):
     build = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-W", "--keep-going", "-c", "book",
                             ".", str(out)], cwd=copy, capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-3000:]
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield out, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(out) as base:  # the same loopback server as the download tests
+        yield out, base
 
 
 def internal_links(page: pathlib.Path) -> list[str]:
