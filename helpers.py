@@ -145,7 +145,7 @@ from xdtutorial.em import (
     minimize_fit,
     random_starts,
 )
-from xdtutorial.errors import EMConvergenceWarning, ImplausibleVelocityWarning
+from xdtutorial.errors import EMConvergenceWarning, EMFailure, ImplausibleVelocityWarning
 from xdtutorial.membership import membership_prior, mock_cluster_field
 from xdtutorial.model import (
     PARAM_LABELS,
@@ -217,6 +217,7 @@ __all__ = [
     "sample_mock",
     # 03 fitting
     "EMConvergenceWarning",
+    "EMFailure",
     "ImplausibleVelocityWarning",
     "FitResult",
     "em_step",

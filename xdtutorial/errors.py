@@ -29,3 +29,27 @@ class EMConvergenceWarning(UserWarning):
 
 class ImplausibleVelocityWarning(UserWarning):
     """A velocity no Galactic object can have (``|v| > MAX_PLAUSIBLE_SPEED`` km/s): check the units."""
+
+
+class EMFailure(FloatingPointError):
+    """EM could not continue: a component emptied, a width left the float range, or a step was not finite.
+
+    Raised by the fitting routines in place of a bare ``FloatingPointError`` (it is a subclass, so
+    older ``except FloatingPointError`` code still catches it).  Callers that run many fits (the
+    survey) catch this class and nothing wider, so that bad *input*, which raises ``ValueError`` or
+    ``TypeError``, is never mistaken for a failed fit.
+
+    Attributes
+    ----------
+    params : numpy.ndarray or None
+        The parameter vector at which EM failed (a read-only copy), when known.
+    """
+
+    def __init__(self, message: str, params: object = None) -> None:
+        super().__init__(message)
+        if params is not None:
+            import numpy as np
+
+            params = np.array(params, dtype=float, copy=True)
+            params.setflags(write=False)
+        self.params = params
