@@ -30,7 +30,8 @@ BOVY_XD_INSTALL = (
     "install GSL (conda install -c conda-forge gsl, or apt-get install libgsl-dev), then "
     "CFLAGS=-fcommon pip install "
     "git+https://github.com/jobovy/extreme-deconvolution.git@3603fc7707c4d9d4785e21a24c3f54e3b65f435c "
-    "(CFLAGS=-fcommon is needed with GCC >= 10). The conda environment.yml and Binder do this for you."
+    "(CFLAGS=-fcommon is needed with GCC >= 10). Binder builds it for you; in the conda environment of "
+    "environment.yml, use the command in the comment at its top (README.md, Installing Bovy's extreme_deconvolution)."
 )
 
 
