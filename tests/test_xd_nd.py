@@ -77,17 +77,17 @@ def test_step_is_the_textbook_em_step():
     x, s, _ = mock(60, 1)
     state = START
     for _ in range(5):
-        new = xd.step(x, s, *state)
+        new = xd.step(*state, x, s)
         ref = textbook_step(x, s, *state)
         for got, want in zip(new, ref, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-        assert xd.log_likelihood(x, s, *state) == pytest.approx(ref[3], rel=1e-13)
+        assert xd.log_likelihood(*state, x, s) == pytest.approx(ref[3], rel=1e-13)
         state = new[:3]
 
 
 def test_responsibilities_are_bayes_rule():
     x, s, _ = mock(40, 2)
-    q = xd.responsibilities(x, s, *START)
+    q = xd.responsibilities(*START, x, s)
     amp, mean, cov = START
     dens = np.array(
         [[amp[j] * np.exp(-0.5 * (x[i] - mean[j]) @ np.linalg.solve(cov[j] + s[i], x[i] - mean[j]))
@@ -105,7 +105,7 @@ def test_fit_is_monotone_and_independent_of_the_block_size():
     assert np.all(np.diff(h) >= -1e-13 * np.abs(h).max())  # EM never lowers ln L (up to rounding)
     np.testing.assert_allclose(b.means, a.means, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(b.covariances, a.covariances, rtol=1e-9, atol=1e-9)
-    assert a.log_likelihood == pytest.approx(xd.log_likelihood(x, s, a.amplitudes, a.means, a.covariances), rel=1e-13)
+    assert a.log_likelihood == pytest.approx(xd.log_likelihood(a.amplitudes, a.means, a.covariances, x, s), rel=1e-13)
     assert a.mean_log_likelihood * 500 == pytest.approx(a.log_likelihood, rel=1e-15)
 
 
@@ -178,7 +178,7 @@ def test_max_iter_warns_with_the_partial_result():
     with pytest.warns(EMConvergenceWarning, match="max_iter=3"):
         r = xd.fit(x, s, *START, max_iter=3)
     assert not r.converged and r.n_iter == 3 and r.history.shape == (4,)
-    assert r.log_likelihood == pytest.approx(xd.log_likelihood(x, s, r.amplitudes, r.means, r.covariances), rel=1e-13)
+    assert r.log_likelihood == pytest.approx(xd.log_likelihood(r.amplitudes, r.means, r.covariances, x, s), rel=1e-13)
 
 
 def test_a_fit_that_never_leaves_its_start_is_not_converged():
@@ -278,8 +278,8 @@ def test_zero_errors_are_an_ordinary_gaussian_mixture():
     """With S = 0 the M-step is the textbook Gaussian-mixture EM (weighted mean and covariance)."""
     x, _, _ = mock(80, 13)
     amp, mean, cov = START
-    new = xd.step(x, np.zeros((80, 3, 3)), amp, mean, cov)
-    q = xd.responsibilities(x, np.zeros((80, 3, 3)), amp, mean, cov)
+    new = xd.step(amp, mean, cov, x, np.zeros((80, 3, 3)))
+    q = xd.responsibilities(amp, mean, cov, x, np.zeros((80, 3, 3)))
     for j in range(2):
         w = q[:, j]
         m = w @ x / w.sum()

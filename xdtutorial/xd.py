@@ -412,21 +412,24 @@ def _collapsed(cov: np.ndarray, fixcovar: np.ndarray) -> int | None:
 
 
 # ----------------------------------------------------------------------------- public functions
-def log_likelihood(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> float:
+def log_likelihood(amplitudes: Any, means: Any, covariances: Any, X: Any, Xerr: Any) -> float:
     """Total error-convolved log-likelihood :math:`\\sum_i \\ln \\sum_j \\alpha_j \\mathcal N(x_i | m_j, V_j + S_i)`.
+
+    An evaluation, so the mixture comes first and the data after it (the package's argument order,
+    as ``helpers.log_likelihood(params, v, verr)``); :func:`fit` takes the data first.
 
     Parameters
     ----------
-    X : array_like, shape (N, D)
-        Measured values [data units, e.g. mas/yr and km/s].
-    Xerr : array_like, shape (N, D, D)
-        Error covariance of each star [data units squared]; symmetric positive semi-definite.
     amplitudes : array_like, shape (K,)
         Mixture weights, positive, summing to 1.
     means : array_like, shape (K, D)
         Component means [data units].
     covariances : array_like, shape (K, D, D)
         Intrinsic component covariances [data units squared]; symmetric positive definite.
+    X : array_like, shape (N, D)
+        Measured values [data units, e.g. mas/yr and km/s].
+    Xerr : array_like, shape (N, D, D)
+        Error covariance of each star [data units squared]; symmetric positive semi-definite.
 
     Returns
     -------
@@ -439,7 +442,7 @@ def log_likelihood(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: 
     return _e_pass(blocks, amp, mean, cov, need_stats=False)[0]
 
 
-def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> np.ndarray:
+def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xerr: Any) -> np.ndarray:
     """Membership probabilities :math:`q_{ij}` of every star in every component (the E-step).
 
     Parameters are those of :func:`log_likelihood`.
@@ -456,17 +459,20 @@ def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances
 
 
 def step(
-    X: Any,
-    Xerr: Any,
     amplitudes: Any,
     means: Any,
     covariances: Any,
+    X: Any,
+    Xerr: Any,
     *,
     fixamp: Any = None,
     fixmean: Any = None,
     fixcovar: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """One EM step of BHR11 (E-step and M-step); parameters as in :func:`fit`.
+    """One EM step of BHR11 (E-step and M-step) from the mixture given, on the data ``X, Xerr``.
+
+    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``;
+    shapes and the ``fix*`` options as in :func:`fit`.
 
     Returns
     -------
@@ -647,7 +653,7 @@ def _identical_pair(mean: np.ndarray, cov: np.ndarray, free: np.ndarray) -> tupl
     return None
 
 
-def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` true values from the mixture (no errors added).
 
     Parameters
@@ -656,8 +662,8 @@ def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any) -
         The mixture, shapes (K,), (K, D), (K, D, D).
     n : int
         Number of draws.
-    rng : numpy.random.Generator or int
-        The random generator or its seed.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; see the conventions in ``helpers``).
 
     Returns
     -------
