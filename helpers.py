@@ -60,21 +60,22 @@ Names
     ``distance`` (``R`` inside formulas) projected distances from the cluster
     centre [arcsec]; ``params`` a parameter vector, ``init`` a starting one.
     Where a width and a variance meet, a variance is named ``_var``
-    (``verr_var = verr**2`` [(km/s)^2]) and a width ``_sd`` or ``sigma``; a
-    trailing digit is a component number, never a power (``sigma2`` is the
-    field's *width*).
+    (``verr_var = verr**2`` [(km/s)^2]), a covariance matrix ``cov``
+    (``Xcov``, the per-star error covariances of ``xd_fit``, astroML's ``Xerr``)
+    and a width ``_sd`` or ``sigma``; a trailing digit is a component number,
+    never a power (``sigma2`` is the field's *width*).
 Argument order
     Positional arguments come in one order: (1) the model being evaluated
     (``params``; ``p_centre, r_scale``; in D dimensions ``amplitudes, means,
     covariances``), (2) the data, per-star arrays in the order ``v, verr,
-    distance`` (``X, Xerr`` in D dimensions; a function skips those it does not
+    distance`` (``X, Xcov`` in D dimensions; a function skips those it does not
     need) and any other per-star array after them, (3) what a fit starts from or
     how much to make (``init``, ``starts``, ``n_starts``, ``n_walkers``, ``n``).
     So evaluations take the parameters first, ``log_likelihood(params, v, verr)``,
     ``em_step(params, v, verr)``, ``xd_step(amplitudes, means, covariances, X,
-    Xerr)``, ``plot_model_vs_mock(params, v, verr)``; fits have no (1) and take
+    Xcov)``, ``plot_model_vs_mock(params, v, verr)``; fits have no (1) and take
     the data first, then the start: ``em_fit(v, verr, init)``,
-    ``xd_fit(X, Xerr, amplitudes, means, covariances)``,
+    ``xd_fit(X, Xcov, amplitudes, means, covariances)``,
     ``make_sampler(v, verr, n_walkers)``.  Also ``initial_guess(v, distance)``,
     ``plot_membership(v, distance, prob)``.  ``rng`` and every option (an
     argument with a default, other than a start such as ``init`` or a source

@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import pathlib
 import re
+import sys
 
 import pytest
 
@@ -36,7 +37,11 @@ def _public_functions() -> list[tuple[str, inspect.Signature, str]]:
         obj = getattr(helpers, name)
         if inspect.isfunction(obj):
             out.append((name, inspect.signature(obj), inspect.getdoc(obj) or ""))
+            MODULES[name] = obj.__module__
     return out
+
+
+MODULES: dict[str, str] = {}  # public name -> the module that defines it
 
 
 FUNCTIONS = _public_functions()
@@ -87,7 +92,7 @@ def test_none_is_refused_as_a_seed_by_the_one_conversion():
 #: the order v, verr, distance, then others, (3) the start or the amount to make.
 RANK = {
     "params": 1.0, "best": 1.0, "p_centre": 1.0, "r_scale": 1.1, "amplitudes": 1.0, "means": 1.1, "covariances": 1.2,
-    "v": 2.0, "grid": 2.0, "X": 2.0, "samples": 2.0, "chain": 2.0, "verr": 2.1, "Xerr": 2.1, "distance": 2.2,
+    "v": 2.0, "grid": 2.0, "X": 2.0, "samples": 2.0, "chain": 2.0, "verr": 2.1, "Xcov": 2.1, "distance": 2.2,
     "R": 2.2, "prob": 2.3,
     "init": 3.0, "starts": 3.0, "n_starts": 3.1, "n_walkers": 3.1, "n": 3.1, "n_members": 3.1,
 }
@@ -114,11 +119,11 @@ def test_one_argument_order_model_then_data_then_start():
 def test_the_order_rule_is_not_vacuous():
     """The functions the rule was written for are ranked, and the old orders would be caught."""
     old = {"make_sampler": ["n_walkers", "v", "verr"], "plot_model_vs_mock": ["v", "verr", "params"],
-           "xd_step": ["X", "Xerr", "amplitudes", "means", "covariances"]}
+           "xd_step": ["X", "Xcov", "amplitudes", "means", "covariances"]}
     for names in old.values():
         ranks = [RANK[n] for n in names]
         assert ranks != sorted(ranks)
-    assert [RANK[n] for n in ("X", "Xerr")] + [3.0] * 3 == sorted([2.0, 2.1, 3.0, 3.0, 3.0])  # xd_fit as a fit
+    assert [RANK[n] for n in ("X", "Xcov")] + [3.0] * 3 == sorted([2.0, 2.1, 3.0, 3.0, 3.0])  # xd_fit as a fit
 
 
 #: Arguments with a default that may stay positional: a start, or where the data come from.
@@ -134,11 +139,23 @@ def test_options_and_rng_are_keyword_only():
     _check("options", broken)
 
 
-def _param_doc(doc: str, param: str) -> str:
-    """The numpy-style description of ``param`` (its ``name : type`` line and the indented lines below)."""
+def _param_doc(doc: str, param: str, module: str = "") -> str:
+    """The numpy-style description of ``param`` (its ``name : type`` line and the indented lines below).
+
+    A docstring that says its parameters are those of another function (":func:`log_likelihood`") is
+    followed to that function of the same module.
+    """
     match = re.search(rf"^(?:\w+, )*{param}(?:, \w+)* : .*\n((?:[ \t]+.*\n?)*)", doc, flags=re.MULTILINE)
-    assert match, f"no description of {param} in the docstring"
-    return match.group(0)
+    if match:
+        return match.group(0)
+    for ref in re.findall(r":func:`(\w+)`", doc):
+        other = getattr(sys.modules.get(module), ref, None)
+        if other is not None:
+            found = re.search(rf"^(?:\w+, )*{param}(?:, \w+)* : .*\n((?:[ \t]+.*\n?)*)", inspect.getdoc(other) or "",
+                              flags=re.MULTILINE)
+            if found:
+                return found.group(0)
+    raise AssertionError(f"no description of {param} in the docstring")
 
 
 def test_three_kinds_of_tolerance_three_names():
@@ -149,7 +166,7 @@ def test_three_kinds_of_tolerance_three_names():
             if "tol" in p.name or "tau" in p.name:
                 assert p.name in ("tol", "total_tol", "n_tau"), f"{name}({p.name}=...): a fourth tolerance name"
                 seen.add(p.name)
-                text = " ".join(_param_doc(doc, p.name).split())
+                text = " ".join(_param_doc(doc, p.name, MODULES[name]).split())
                 want = {"tol": r"per[ -]star", "total_tol": r"\btotal\b", "n_tau": r"autocorrelation time"}[p.name]
                 assert re.search(want, text), f"{name}: {p.name} must be documented as {want!r}; got {text!r}"
     assert seen == {"tol", "total_tol", "n_tau"}
@@ -169,3 +186,19 @@ def test_no_module_names_a_variance_with_a_trailing_2():
     assert found - KNOWN_SQUARE_NAMES == set(), f"new *2 variance names in {sorted(found - KNOWN_SQUARE_NAMES)}"
     fixed = KNOWN_SQUARE_NAMES - found
     assert fixed == set(), f"renamed, so delete from KNOWN_SQUARE_NAMES: {sorted(fixed)}"
+
+
+def test_an_err_is_a_width_and_a_cov_or_var_holds_squares():
+    """Where widths and variances meet, the name says which: *err are 1-sigma widths, *cov / *var squares."""
+    checked = 0
+    for name, sig, doc in FUNCTIONS:
+        for p in sig.parameters.values():
+            if re.search(r"err$", p.name):
+                text = " ".join(_param_doc(doc, p.name, MODULES[name]).split())
+                assert re.search(r"1-sigma|uncertaint", text), f"{name}({p.name}): an *err is a 1-sigma width; {text!r}"
+                checked += 1
+            elif re.search(r"(cov|var)$", p.name):
+                text = " ".join(_param_doc(doc, p.name, MODULES[name]).split())
+                assert re.search(r"covariance|variance", text), f"{name}({p.name}): must hold squares; {text!r}"
+                checked += 1
+    assert checked > 20  # verr throughout, Xcov in D dimensions

@@ -237,7 +237,7 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     inputs = x.nbytes + s.nbytes
-    # the copies of X and Xerr, the symmetry check's temporaries (2 x Xerr), eigenvalues, and blocks
+    # the copies of X and Xcov, the symmetry check's temporaries (2 x Xcov), eigenvalues, and blocks
     assert peak < 4 * inputs + 3 * xd.BLOCK_BYTES, (peak / 2**20, inputs / 2**20)
 
 
@@ -245,11 +245,11 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        (lambda a: a.update(X=a["X"][:, :2]), ValueError, r"Xerr must be of shape \(N, D, D\) = \(50, 2, 2\)"),
+        (lambda a: a.update(X=a["X"][:, :2]), ValueError, r"Xcov must be of shape \(N, D, D\) = \(50, 2, 2\)"),
         (lambda a: a.update(X=a["X"][:, 0]), ValueError, "X must be an array of 2 dimensions"),
         (lambda a: a["X"].__setitem__((7, 1), np.nan), ValueError, r"X must be finite.*element \(7, 1\)"),
-        (lambda a: a["Xerr"].__setitem__((4, 0, 1), 0.3), ValueError, r"Xerr\[4\] must be a symmetric matrix.*star 4"),
-        (lambda a: a["Xerr"].__setitem__(12, -np.eye(3)), ValueError, r"Xerr\[12\] must be a positive semi-definite"),
+        (lambda a: a["Xcov"].__setitem__((4, 0, 1), 0.3), ValueError, r"Xcov\[4\] must be a symmetric matrix.*star 4"),
+        (lambda a: a["Xcov"].__setitem__(12, -np.eye(3)), ValueError, r"Xcov\[12\] must be a positive semi-definite"),
         (lambda a: a.update(amplitudes=[0.5, 0.6]), ValueError, "amplitudes must be weights summing to 1.*divide"),
         (lambda a: a.update(amplitudes=[1.0, 0.0]), ValueError, "amplitudes must be positive"),
         (lambda a: a.update(amplitudes=[0.2, 0.3, 0.5]), ValueError, r"means must be of shape \(K, D\) = \(3, 3\)"),
@@ -262,12 +262,12 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
         (lambda a: a.update(tol=-1.0), ValueError, "tol must be"),
         (lambda a: a.update(max_iter=2.5), TypeError, "max_iter must be an integer"),
         (lambda a: a.update(X=np.ma.masked_invalid(a["X"])), TypeError, "masked arrays are refused"),
-        (lambda a: a.update(Xerr=None), TypeError, "Xerr must be an array"),
+        (lambda a: a.update(Xcov=None), TypeError, "Xcov must be an array"),
     ],
 )
 def test_bad_input_is_named_with_a_fix(change, error, match):
     x, s, _ = mock(50, 12)
-    args = {"X": x, "Xerr": s, "amplitudes": START[0], "means": START[1], "covariances": START[2]}
+    args = {"X": x, "Xcov": s, "amplitudes": START[0], "means": START[1], "covariances": START[2]}
     change(args)
     with pytest.raises(error, match=match) as info:
         xd.fit(**args)
