@@ -212,7 +212,8 @@ def as_float_array(
             i = np.argwhere(bad)[0]
             where = f"{name}[{', '.join(map(str, i))}]"
             raise _value_error(where, "finite", arr[tuple(i)],
-                               f"remove the stars with missing values, e.g. keep = np.isfinite({name})")
+                               f"remove the stars with missing values, e.g. keep = np.isfinite({name})"
+                               if name in PER_STAR_NAMES else f"give {where} a finite value")
     if positive and (arr <= 0).any():
         i = int(np.flatnonzero(arr.ravel() <= 0)[0])
         raise _value_error(f"{name}[{i}]", "positive", arr.ravel()[i], fix or f"check the sign and units of {name}")
