@@ -75,7 +75,7 @@ Argument order
     ``em_step(params, v, verr)``, ``xd_step(amplitudes, means, covariances, X,
     Xcov)``, ``plot_model_vs_mock(params, v, verr)``; fits have no (1) and take
     the data first, then the start: ``em_fit(v, verr, init)``,
-    ``xd_fit(X, Xcov, amplitudes, means, covariances)``,
+    ``xd_fit(X, Xcov, amplitudes, means, covariances)``, and so does
     ``make_sampler(v, verr, n_walkers)``.  Also ``initial_guess(v, distance)``,
     ``plot_membership(v, distance, prob)``.  ``rng`` and every option (an
     argument with a default, other than a start such as ``init`` or a source
