@@ -147,7 +147,9 @@ def init_walkers(
     scale = check_positive_float("scale", scale)
     rng = as_generator(rng)
     if not np.isfinite(log_prior(best, bounds=bounds)):
-        raise ValueError(f"best must be inside the prior; got {best!r}. Fix: start the walkers at a best fit")
+        box = DEFAULT_BOUNDS if bounds is None else bounds
+        raise ValueError(f"best must be inside the prior box {box} (and 0 <= sigma1 <= sigma2, 0 < frac1 < 1); got "
+                         f"{best!r}. Fix: start the walkers at a best fit inside that box, or widen bounds")
     width = scale * np.maximum(np.abs(best), 1.0)
     width[4] = scale * min(best[4], 1.0 - best[4])
     pos = best + width * rng.standard_normal((n_walkers, 5))
