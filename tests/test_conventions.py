@@ -12,6 +12,7 @@ import pathlib
 import re
 import sys
 
+import numpy as np
 import pytest
 
 import helpers
@@ -202,3 +203,23 @@ def test_an_err_is_a_width_and_a_cov_or_var_holds_squares():
                 assert re.search(r"covariance|variance", text), f"{name}({p.name}): must hold squares; {text!r}"
                 checked += 1
     assert checked > 20  # verr throughout, Xcov in D dimensions
+
+
+def _old_order_calls():
+    v, verr = np.linspace(-60.0, 20.0, 40), np.ones(40)
+    x, s = np.random.default_rng(0).normal(size=(50, 2)), np.tile(0.1 * np.eye(2), (50, 1, 1))
+    mix = (np.array([0.5, 0.5]), np.array([[0.0, 0.0], [1.0, 1.0]]), np.tile(np.eye(2), (2, 1, 1)))
+    return {
+        "make_sampler": lambda: helpers.make_sampler(12, v, verr, rng=0),
+        "plot_model_vs_mock": lambda: helpers.plot_model_vs_mock(v, verr, [-44.0, 3.0, -10.0, 40.0, 0.8], rng=0),
+        "xd.step": lambda: helpers.xd_step(x, s, *mix),
+        "xd.log_likelihood": lambda: helpers.xd_log_likelihood(x, s, *mix),
+        "xd.responsibilities": lambda: helpers.xd_responsibilities(x, s, *mix),
+    }
+
+
+@pytest.mark.parametrize("function", list(_old_order_calls()))
+def test_a_call_in_an_old_order_is_told_the_new_one(function):
+    """A notebook written before the order was kept gets the new order, not a shape error about the wrong argument."""
+    with pytest.raises(TypeError, match=rf"^{re.escape(function)} takes {re.escape(function)}\(.*old order"):
+        _old_order_calls()[function]()

@@ -58,6 +58,7 @@ __all__ = [
     "check_table",
     "check_stars",
     "check_minimize_options",
+    "old_order_error",
 ]
 
 #: No Galactic object moves faster than this along the line of sight [km/s] (hypervelocity stars
@@ -292,6 +293,12 @@ def check_total_variance(p: np.ndarray, verr: np.ndarray, *, name_verr: str = "v
                 f"underflow to zero in float64 (below about 1.5e-154), so that component has zero total variance "
                 f"for star {i}. Fix: check the units of {name_verr} (km/s), or start from {label} > 1e-150 km/s"
             )
+
+
+def old_order_error(function: str, new: str, old: str) -> TypeError:
+    """Arguments that fit an order a function had before the conventions were kept: say so, not a shape error."""
+    return TypeError(f"{function} takes {function}{new}; the arguments given look like its old order "
+                     f"{function}{old}. Fix: pass them in the new order (helpers.py, Conventions: argument order)")
 
 
 # ----------------------------------------------------------------------------- parameters

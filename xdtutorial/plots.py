@@ -20,6 +20,7 @@ from ._validation import (
     check_int,
     check_pair,
     check_unit_interval_array,
+    old_order_error,
 )
 from .model import model_density, sample_mock
 
@@ -253,6 +254,8 @@ def plot_model_vs_mock(
     -------
     matplotlib Axes
     """
+    if np.size(params) != 5 and np.size(verr) == 5:
+        raise old_order_error("plot_model_vs_mock", "(params, v, verr, rng=...)", "(v, verr, params, rng)")
     v, verr = as_velocity_arrays(v, verr)
     ax = _axes(ax)
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):

@@ -24,6 +24,7 @@ from ._validation import (
     check_int,
     check_params,
     check_positive_float,
+    old_order_error,
 )
 from .model import PARAM_NAMES, _as_params, _valid, log_likelihood
 
@@ -202,6 +203,8 @@ def make_sampler(
         outside has ``log_prob = -inf``; when all are, emcee accepts no move and
         says nothing, so this is a ``ValueError`` before the first step.
     """
+    if np.ndim(v) == 0 and np.ndim(n_walkers) == 1:
+        raise old_order_error("make_sampler", "(v, verr, n_walkers, rng=..., bounds=...)", "(n_walkers, v, verr)")
     n_walkers = check_int("n_walkers", n_walkers, minimum=10)
     v, verr = as_velocity_arrays(v, verr, check_plausible=True)
     seed = seed_of(rng)

@@ -50,7 +50,14 @@ from typing import Any
 import numpy as np
 
 from ._numerics import logsumexp
-from ._validation import _type_error, _value_error, as_rng, check_positive_float, check_positive_int
+from ._validation import (
+    _type_error,
+    _value_error,
+    as_rng,
+    check_positive_float,
+    check_positive_int,
+    old_order_error,
+)
 from .errors import EMConvergenceWarning
 
 __all__ = [
@@ -193,6 +200,13 @@ def _check_covariances(name: str, c: np.ndarray, *, what: str, strict: bool) -> 
             f"{what} {i} has eigenvalue {eig[i, 0]:.3g}; check its variances and that every "
             "correlation coefficient is within (-1, 1)",
         )
+
+
+def _check_mixture_first(function: str, amplitudes: Any, covariances: Any) -> None:
+    """Refuse the order these evaluations had before the conventions: (X, Xcov, amplitudes, means, covariances)."""
+    if np.ndim(amplitudes) == 2 and np.ndim(covariances) == 1:  # X (N, D) and amplitudes (K,) in each other's place
+        raise old_order_error(function, "(amplitudes, means, covariances, X, Xcov)",
+                              "(X, Xcov, amplitudes, means, covariances)")
 
 
 def _check_data(X: Any, Xcov: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -436,6 +450,7 @@ def log_likelihood(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: 
     float
         The log-likelihood [nats] (divide by N for Bovy's ``avgloglikedata``).
     """
+    _check_mixture_first("xd.log_likelihood", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
     blocks = _blocks(X, Xcov, _block_size(X.shape[0], amp.size, X.shape[1], None))
@@ -452,6 +467,7 @@ def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov
     ndarray, shape (N, K)
         Rows sum to 1.
     """
+    _check_mixture_first("xd.responsibilities", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
     blocks = _blocks(X, Xcov, _block_size(X.shape[0], amp.size, X.shape[1], None))
@@ -483,6 +499,7 @@ def step(
     log_likelihood : float
         The total log-likelihood at the *input* parameters [nats].
     """
+    _check_mixture_first("xd.step", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
     fixes = _check_fixes(fixamp, fixmean, fixcovar, amp.size)
