@@ -56,29 +56,54 @@ Parameters
     ``N(v_i | mean_k, sigma_k**2 + verr_i**2)``.  The distance-aware model's
     extended vector is documented in :class:`ClusterFit`.
 Names
-    ``v`` velocities [km/s]; ``verr`` their 1-sigma uncertainties [km/s] and
-    ``verr2`` their squares [(km/s)^2]; ``distance`` (``R`` inside formulas)
-    projected distances from the cluster centre [arcsec]; ``params`` a
-    parameter vector, ``init`` a starting one.
+    ``v`` velocities [km/s]; ``verr`` their 1-sigma uncertainties [km/s];
+    ``distance`` (``R`` inside formulas) projected distances from the cluster
+    centre [arcsec]; ``params`` a parameter vector, ``init`` a starting one.
+    Where a width and a variance meet, a variance is named ``_var``
+    (``verr_var = verr**2`` [(km/s)^2]), a covariance matrix ``cov``
+    (``Xcov``, the per-star error covariances of ``xd_fit``, astroML's ``Xerr``)
+    and a width ``_sd`` or ``sigma``; a trailing digit is a component number,
+    never a power (``sigma2`` is the field's *width*).
 Argument order
-    Fits take the data first, then the start: ``em_fit(v, verr, init)``.
-    Evaluations take the parameters first, then the data:
-    ``log_likelihood(params, v, verr)``, ``model_density(params, grid, verr)``,
-    ``membership_prior(p_centre, r_scale, R)``.  Per-star arrays always come
-    in the order ``v, verr, distance`` (a function skips those it does not
-    need), and any other per-star array after them:
-    ``initial_guess(v, distance)``, ``plot_velocity_vs_distance(v, verr, distance)``,
-    ``plot_membership(v, distance, prob)``.
+    Positional arguments come in one order: (1) the model being evaluated
+    (``params``; ``p_centre, r_scale``; in D dimensions ``amplitudes, means,
+    covariances``), (2) the data, per-star arrays in the order ``v, verr,
+    distance`` (``X, Xcov`` in D dimensions; a function skips those it does not
+    need) and any other per-star array after them, (3) what a fit starts from or
+    how much to make (``init``, ``starts``, ``n_starts``, ``n_walkers``, ``n``).
+    So evaluations take the parameters first, ``log_likelihood(params, v, verr)``,
+    ``em_step(params, v, verr)``, ``xd_step(amplitudes, means, covariances, X,
+    Xcov)``, ``plot_model_vs_mock(params, v, verr)``; fits have no (1) and take
+    the data first, then the start: ``em_fit(v, verr, init)``,
+    ``xd_fit(X, Xcov, amplitudes, means, covariances)``, and so does
+    ``make_sampler(v, verr, n_walkers)``.  Also ``initial_guess(v, distance)``,
+    ``plot_membership(v, distance, prob)``.  ``rng`` and every option (an
+    argument with a default, other than a start such as ``init`` or a source
+    such as ``table``, ``path`` or ``data_dir``) are keyword-only.
+    (``tests/test_conventions.py`` checks these rules over ``__all__``.)
 Options
-    Keyword-only, one spelling each: ``max_iter`` (iterations), ``tol``
-    (tolerance).  Only ``minimize_fit`` passes SciPy's own option names
-    (``maxiter``, ``xatol`` ...) through to :func:`scipy.optimize.minimize`.
+    Keyword-only, one spelling each: ``max_iter`` (iterations).  Three kinds of
+    tolerance, three names: ``tol`` is always the rise of the *mean*
+    log-likelihood *per star* below which EM stops (Bovy's criterion:
+    ``em_fit``, ``em_multi_start``, ``fit_bovy_xd``, ``xd_fit``);
+    ``total_tol`` the rise of the *total* log-likelihood (astroML's criterion,
+    ``fit_astroml_xd``); ``n_tau`` a chain length in autocorrelation times
+    (``burn_thin_from_autocorr``, emcee's ``tol``).  Only ``minimize_fit``
+    passes SciPy's own option names (``maxiter``, ``xatol`` ...) through to
+    :func:`scipy.optimize.minimize`.
 Randomness
-    Arrives under one argument name, ``rng``: an int seed or a
-    ``numpy.random.Generator`` (an int ``s`` means ``np.random.default_rng(s)``;
-    where a library wants a seed - emcee, scikit-learn, survey workers - an int
-    is passed as is and a Generator gives one drawn seed).  Nothing draws from
-    numpy's global state.
+    Arrives under one keyword-only argument, ``rng``, with the default ``0``:
+    an int seed or a ``numpy.random.Generator`` (an int ``s`` means
+    ``np.random.default_rng(s)``; where a library wants a seed - emcee,
+    scikit-learn, survey workers - an int is passed as is and a Generator gives
+    one drawn seed).  Why 0 and not None: every result of the tutorial is
+    reproducible by default (a re-run prints the same numbers), and a function
+    whose randomness only picks starts does not make its caller choose a seed;
+    ``rng=None`` (fresh entropy from the operating system) is refused, since it
+    would make a re-run differ.  The price of a fixed default: two calls without
+    ``rng`` draw the *same* numbers, so to draw many independent mocks create one
+    ``g = np.random.default_rng(seed)`` and pass ``rng=g`` to every call.
+    Nothing draws from numpy's global state.
 Results
     Fits return a :class:`FitResult` (or a :class:`ClusterFit`) that reports
     what is known and ``None`` for what a library does not tell; a failed start

@@ -13,7 +13,7 @@ graph)::
     model          _numerics, _validation
     _em_fast       model
     em             _numerics, _validation, errors, model, _em_fast
-    xd_libraries   _numerics, _validation, model, em
+    xd_libraries   _numerics, _validation, errors, model, em
     posterior      _numerics, _validation, model
     plots          _numerics, _validation, model
     _membership_em _numerics, model
