@@ -36,7 +36,8 @@ Notebook -> module
 04 XD libraries                ``xdtutorial.xd_libraries``: Bovy's XD, astroML's XDGMM
 05 posterior sampling          ``xdtutorial.posterior``: prior, posterior, emcee helpers
 06 distance-aware membership   ``xdtutorial.membership``: the model;
-                               ``xdtutorial.cluster_fit``: ``fit_cluster`` and its verdict
+                               ``xdtutorial.cluster_fit``: ``fit_cluster``, a pipeline of
+                               stages; ``xdtutorial.verdict``: its rules, thresholds, limits
 07 survey of all clusters      ``xdtutorial.survey``; ``xdtutorial.reference``: the
                                independent catalogue (galpy's copy of Baumgardt's)
 05, 07 results on disk         ``xdtutorial.catalogues``: catalogues, survey CSV, summaries
@@ -83,8 +84,10 @@ Results
     Fits return a :class:`FitResult` (or a :class:`ClusterFit`) that reports
     what is known and ``None`` for what a library does not tell; a failed start
     carries its ``error``.  An unreliable :class:`ClusterFit` lists
-    :class:`Problem` codes as well as the reason in words; the thresholds are a
-    :class:`ReliabilityCriteria` passed explicitly (default :data:`RELIABILITY`).
+    :class:`Problem` codes as well as the reason in words, and nuisance parameters at
+    their clips as :class:`Flag` s; the thresholds are a :class:`ReliabilityCriteria`
+    passed explicitly (default :data:`RELIABILITY`), which carries the model's
+    :class:`ModelLimits`.  Results compare with ``==`` and hold read-only arrays.
 Clusters and files
     Decided by type: a ``str`` is a cluster name, a ``pathlib.Path`` a file.
     Zero measurement errors are allowed (XD is then an ordinary mixture).
@@ -107,14 +110,7 @@ from xdtutorial.catalogues import (
     write_member_catalogue,
     write_survey_csv,
 )
-from xdtutorial.cluster_fit import (
-    RELIABILITY,
-    ClusterFit,
-    Problem,
-    ReliabilityCriteria,
-    dispersion_verdict,
-    fit_cluster,
-)
+from xdtutorial.cluster_fit import ClusterFit, fit_cluster
 from xdtutorial.data import (
     DATA_DIR_ENV,
     DATA_FILENAME,
@@ -170,6 +166,15 @@ from xdtutorial.posterior import (
 )
 from xdtutorial.reference import load_dispersion_profiles, load_reference_velocities
 from xdtutorial.survey import survey
+from xdtutorial.verdict import (
+    MODEL_LIMITS,
+    RELIABILITY,
+    Flag,
+    ModelLimits,
+    Problem,
+    ReliabilityCriteria,
+    dispersion_verdict,
+)
 from xdtutorial.xd import XDResult
 from xdtutorial.xd import fit as xd_fit
 from xdtutorial.xd import log_likelihood as xd_log_likelihood
@@ -251,8 +256,11 @@ __all__ = [
     "membership_prior",
     "mock_cluster_field",
     "Problem",
+    "Flag",
     "ReliabilityCriteria",
     "RELIABILITY",
+    "ModelLimits",
+    "MODEL_LIMITS",
     "ClusterFit",
     "fit_cluster",
     "dispersion_verdict",

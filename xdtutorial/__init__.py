@@ -19,7 +19,8 @@ graph)::
     _membership_em _numerics, model
     membership     _numerics, _validation, data, _membership_em
     intervals      membership
-    cluster_fit    _numerics, _validation, data, model, membership, intervals
+    verdict        -
+    cluster_fit    _numerics, _validation, data, errors, model, membership, intervals, verdict
     survey         _numerics, _validation, data, cluster_fit
     catalogues     _validation, data, model, cluster_fit
     reference      -
