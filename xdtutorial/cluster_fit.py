@@ -431,8 +431,8 @@ def _read_sample(cluster: object, table: BaumgardtTable | None) -> Sample:
         raise ValueError(
             f"{name}: distance must be at most {MAX_DISTANCE_ARCSEC:g} arcsec ({MAX_DISTANCE_ARCSEC / 3600:g} deg, "
             f"farther than any star of a cluster's field); got {R[far]:.6g} arcsec for star {far}. Fix: pass "
-            "projected distances from the centre in arcsec - values this large are another unit (milliarcsec "
-            "are 1000 times larger, radians 206265 times smaller) or a scaled column"
+            "projected distances from the centre in arcsec; values this large suggest another unit (milliarcsec "
+            "are 1000 times larger) or a scaled column"
         )
     arrays = [np.array(a, dtype=float) for a in (v, verr, R)]
     for a in arrays:
