@@ -417,7 +417,7 @@ def _at_width_cap(e: Evidence, c: ReliabilityCriteria) -> str | None:
     if e.dispersion < 0.999 * c.limits.cluster_sigma_cap:
         return None
     return (
-        f"the 'cluster' component is as wide as allowed ({c.limits.cluster_sigma_cap:.0f} km/s), hotter "
+        f"the 'cluster' component is as wide as allowed ({c.limits.cluster_sigma_cap:g} km/s), hotter "
         "than any globular cluster: probably a field population"
     )
 
