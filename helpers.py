@@ -39,8 +39,9 @@ Notebook -> module
 06 distance-aware membership   ``xdtutorial.membership``: the model;
                                ``xdtutorial.cluster_fit``: ``fit_cluster``, a pipeline of
                                stages; ``xdtutorial.verdict``: its rules, thresholds, limits
-07 survey of all clusters      ``xdtutorial.survey``; ``xdtutorial.reference``: the
-                               independent catalogue (galpy's copy of Baumgardt's)
+07 survey of all clusters      ``xdtutorial.all_clusters``: ``survey``;
+                               ``xdtutorial.reference``: the independent catalogue
+                               (galpy's copy of Baumgardt's)
 05, 07 results on disk         ``xdtutorial.catalogues``: catalogues, survey CSV, summaries
 09 proper motions (optional)   ``xdtutorial.xd``: extreme deconvolution in D dimensions
                                (K components, a full error covariance per star)

@@ -95,6 +95,8 @@ def test_the_package_re_exports_the_public_api_lazily():
     import xdtutorial
 
     assert helpers.__all__ == xdtutorial.__all__ and set(xdtutorial.__all__) <= set(dir(xdtutorial))
+    # a public name that were also a module's would be the function or the module depending on import order
+    assert not set(xdtutorial.__all__) & {m.stem for m in PACKAGE.glob("*.py")}
     for name in xdtutorial.__all__:
         assert getattr(xdtutorial, name) is getattr(helpers, name), name
     assert xdtutorial.xd_fit is xdtutorial.xd.fit  # a name that differs from its module's

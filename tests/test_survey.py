@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import helpers
-from xdtutorial import survey as survey_module
+from xdtutorial import all_clusters as survey_module
 
 
 def mock_table(rng_seed: int = 5) -> helpers.BaumgardtTable:

@@ -21,7 +21,7 @@ graph)::
     intervals      membership
     verdict        -
     cluster_fit    _numerics, _validation, data, errors, model, membership, intervals, verdict
-    survey         _numerics, _validation, data, cluster_fit
+    all_clusters   _numerics, _validation, data, cluster_fit
     catalogues     _validation, data, model, cluster_fit
     reference      -
     xd             _numerics, _validation, errors
@@ -117,7 +117,7 @@ _API: dict[str, str | tuple[str, str]] = {
     "fit_cluster": "cluster_fit",
     "dispersion_verdict": "verdict",
     # 07 survey
-    "survey": "survey",
+    "survey": "all_clusters",
     "load_reference_velocities": "reference",
     "load_dispersion_profiles": "reference",
     # results on disk and in text

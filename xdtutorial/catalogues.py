@@ -172,7 +172,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     path : str or path-like
         Output file (its directory is created).
     fits : sequence of ClusterFit
-        From :func:`~xdtutorial.survey.survey`.
+        From :func:`~xdtutorial.all_clusters.survey`.
     table : BaumgardtTable
         The compilation, for the P_Mem-weighted comparison velocity.
     """

@@ -118,7 +118,7 @@ MODEL_LIMITS = ModelLimits()
 class ReliabilityCriteria:
     """Thresholds of :func:`fit_cluster`'s verdict, with the model limits the fit uses.
 
-    Pass a modified copy to :func:`fit_cluster` or :func:`~xdtutorial.survey.survey`,
+    Pass a modified copy to :func:`fit_cluster` or :func:`~xdtutorial.all_clusters.survey`,
     e.g. ``ReliabilityCriteria(min_members=15)``; every survey worker receives it.
 
     Attributes
