@@ -2,8 +2,9 @@
 
 The one import of the tutorial notebooks: ``import helpers``.  This file holds
 no code; it documents the conventions, says which module of the package
-:mod:`xdtutorial` serves which notebook, and re-exports the public names, so
-``helpers.em_fit`` and ``help(helpers.em_fit)`` work as they always did.
+:mod:`xdtutorial` serves which notebook, and re-exports the public names (the
+package's ``__all__``, listed once in ``xdtutorial/__init__.py`` with each name's
+module), so ``helpers.em_fit`` and ``help(helpers.em_fit)`` work as they always did.
 
 What the package implements, for *one-dimensional* data (line-of-sight
 velocities) with known, Gaussian, uncorrelated per-star errors:
@@ -36,9 +37,11 @@ Notebook -> module
 04 XD libraries                ``xdtutorial.xd_libraries``: Bovy's XD, astroML's XDGMM
 05 posterior sampling          ``xdtutorial.posterior``: prior, posterior, emcee helpers
 06 distance-aware membership   ``xdtutorial.membership``: the model;
-                               ``xdtutorial.cluster_fit``: ``fit_cluster`` and its verdict
-07 survey of all clusters      ``xdtutorial.survey``; ``xdtutorial.reference``: the
-                               independent catalogue (galpy's copy of Baumgardt's)
+                               ``xdtutorial.cluster_fit``: ``fit_cluster``, a pipeline of
+                               stages; ``xdtutorial.verdict``: its rules, thresholds, limits
+07 survey of all clusters      ``xdtutorial.all_clusters``: ``survey``;
+                               ``xdtutorial.reference``: the independent catalogue
+                               (galpy's copy of Baumgardt's)
 05, 07 results on disk         ``xdtutorial.catalogues``: catalogues, survey CSV, summaries
 09 proper motions (optional)   ``xdtutorial.xd``: extreme deconvolution in D dimensions
                                (K components, a full error covariance per star)
@@ -108,8 +111,10 @@ Results
     Fits return a :class:`FitResult` (or a :class:`ClusterFit`) that reports
     what is known and ``None`` for what a library does not tell; a failed start
     carries its ``error``.  An unreliable :class:`ClusterFit` lists
-    :class:`Problem` codes as well as the reason in words; the thresholds are a
-    :class:`ReliabilityCriteria` passed explicitly (default :data:`RELIABILITY`).
+    :class:`Problem` codes as well as the reason in words, and nuisance parameters at
+    their clips as :class:`Flag` s; the thresholds are a :class:`ReliabilityCriteria`
+    passed explicitly (default :data:`RELIABILITY`), which carries the model's
+    :class:`ModelLimits`.  Results compare with ``==`` and hold read-only arrays.
 Clusters and files
     Decided by type: a ``str`` is a cluster name, a ``pathlib.Path`` a file.
     Zero measurement errors are allowed (XD is then an ordinary mixture).
@@ -124,177 +129,7 @@ Errors
 
 from __future__ import annotations
 
-from xdtutorial.catalogues import (
-    CATALOGUE_COLUMNS,
-    SURVEY_COLUMNS,
-    format_cluster_fit,
-    format_params,
-    write_member_catalogue,
-    write_survey_csv,
-)
-from xdtutorial.cluster_fit import (
-    RELIABILITY,
-    ClusterFit,
-    Problem,
-    ReliabilityCriteria,
-    dispersion_verdict,
-    fit_cluster,
-)
-from xdtutorial.data import (
-    DATA_DIR_ENV,
-    DATA_FILENAME,
-    DATA_SHA256,
-    DATA_URL,
-    MAX_DISTANCE_ARCSEC,
-    STAR_DTYPE,
-    BaumgardtTable,
-    DataChecksumError,
-    DataFormatError,
-    DataUnavailableError,
-    cluster_names,
-    data_directory,
-    fetch_data,
-    load_cluster,
-    load_cluster_file,
-    load_table,
-    pmem_weighted_mean,
-    read_baumgardt_table,
-    results_dir,
-)
-from xdtutorial.em import (
-    FitResult,
-    em_fit,
-    em_multi_start,
-    em_step,
-    fisher_uncertainties,
-    minimize_fit,
-    random_starts,
-)
-from xdtutorial.errors import EMConvergenceWarning, EMFailure, ImplausibleVelocityWarning
-from xdtutorial.membership import membership_prior, mock_cluster_field
-from xdtutorial.model import (
-    PARAM_LABELS,
-    PARAM_NAMES,
-    component_log_densities,
-    initial_guess,
-    log_likelihood,
-    membership_probability,
-    model_density,
-    sample_mock,
-    validate_data,
-)
-from xdtutorial.plots import notebook_style, plot_membership, plot_model_vs_mock, plot_velocity_vs_distance
-from xdtutorial.posterior import (
-    DEFAULT_BOUNDS,
-    burn_thin_from_autocorr,
-    init_walkers,
-    log_posterior,
-    log_prior,
-    make_sampler,
-    percentile_summary,
-)
-from xdtutorial.reference import load_dispersion_profiles, load_reference_velocities
-from xdtutorial.survey import survey
-from xdtutorial.xd import XDResult
-from xdtutorial.xd import fit as xd_fit
-from xdtutorial.xd import log_likelihood as xd_log_likelihood
-from xdtutorial.xd import responsibilities as xd_responsibilities
-from xdtutorial.xd import sample as xd_sample
-from xdtutorial.xd import step as xd_step
-from xdtutorial.xd_libraries import (
-    BOVY_XD_INSTALL,
-    ExtremeDeconvolutionNotInstalled,
-    bovy_xd_available,
-    fit_astroml_xd,
-    fit_bovy_xd,
-)
+import xdtutorial
+from xdtutorial import *  # noqa: F403  (the package's public API, listed once in xdtutorial/__init__.py)
 
-__all__ = [
-    # 01 data
-    "DATA_DIR_ENV",
-    "DATA_FILENAME",
-    "DATA_SHA256",
-    "DATA_URL",
-    "MAX_DISTANCE_ARCSEC",
-    "STAR_DTYPE",
-    "BaumgardtTable",
-    "DataChecksumError",
-    "DataFormatError",
-    "DataUnavailableError",
-    "data_directory",
-    "results_dir",
-    "fetch_data",
-    "read_baumgardt_table",
-    "load_table",
-    "cluster_names",
-    "load_cluster",
-    "load_cluster_file",
-    "pmem_weighted_mean",
-    # 02 model
-    "PARAM_NAMES",
-    "PARAM_LABELS",
-    "validate_data",
-    "component_log_densities",
-    "log_likelihood",
-    "membership_probability",
-    "model_density",
-    "initial_guess",
-    "sample_mock",
-    # 03 fitting
-    "EMConvergenceWarning",
-    "EMFailure",
-    "ImplausibleVelocityWarning",
-    "FitResult",
-    "em_step",
-    "em_fit",
-    "random_starts",
-    "em_multi_start",
-    "minimize_fit",
-    "fisher_uncertainties",
-    # 04 XD libraries
-    "BOVY_XD_INSTALL",
-    "ExtremeDeconvolutionNotInstalled",
-    "bovy_xd_available",
-    "fit_bovy_xd",
-    "fit_astroml_xd",
-    # 09 extreme deconvolution in D dimensions
-    "XDResult",
-    "xd_fit",
-    "xd_step",
-    "xd_log_likelihood",
-    "xd_responsibilities",
-    "xd_sample",
-    # 05 posterior
-    "DEFAULT_BOUNDS",
-    "log_prior",
-    "log_posterior",
-    "init_walkers",
-    "make_sampler",
-    "burn_thin_from_autocorr",
-    "percentile_summary",
-    # 06 distance-aware membership
-    "membership_prior",
-    "mock_cluster_field",
-    "Problem",
-    "ReliabilityCriteria",
-    "RELIABILITY",
-    "ClusterFit",
-    "fit_cluster",
-    "dispersion_verdict",
-    # 07 survey
-    "survey",
-    "load_reference_velocities",
-    "load_dispersion_profiles",
-    # results on disk and in text
-    "CATALOGUE_COLUMNS",
-    "SURVEY_COLUMNS",
-    "write_member_catalogue",
-    "write_survey_csv",
-    "format_params",
-    "format_cluster_fit",
-    # plots
-    "notebook_style",
-    "plot_velocity_vs_distance",
-    "plot_membership",
-    "plot_model_vs_mock",
-]
+__all__ = list(xdtutorial.__all__)

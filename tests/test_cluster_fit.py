@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_pipeline import check_verdict_consistent
 
 import helpers
-from xdtutorial.cluster_fit import FLAGS
 
 TWO_FIELDS = [(200, 20.0, 40.0), (100, -60.0, 90.0)]
 Problem = helpers.Problem
@@ -32,24 +32,15 @@ def test_sparse_cluster_is_recovered_and_reliable():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("seed", "expected"),
-    [
-        # a handful of stars happen to clump in velocity near the centre: the "cluster" collapses onto
-        # them (dispersion ~ 0), which is reported as such rather than as a sparse cluster
-        (0, {Problem.COLLAPSED, Problem.AMBIGUOUS}),
-        # a field population takes the cluster's place
-        (1, {Problem.AT_WIDTH_CAP, Problem.MEAN_UNCERTAIN, Problem.NOT_CONCENTRATED}),
-        (2, {Problem.COLLAPSED, Problem.NOT_CONCENTRATED}),
-    ],
-)
-def test_field_without_a_cluster_is_unreliable_and_says_why(seed, expected):
+@pytest.mark.parametrize("seed", range(3))
+def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
+    """Two field populations and no cluster: whatever the fit settles on (a handful of stars that clump in
+    velocity near the centre, or a field population in the cluster's place), it is not a reliable cluster,
+    and every problem reported is the one its rule derives from the fit's own numbers."""
     stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(seed))
     fit = helpers.fit_cluster(stars)
-    assert not fit.reliable
-    assert set(fit.problems) == expected
-    # one clause of prose per problem, in the same order
-    assert len(fit.reason.split("; ")) == len(fit.problems)
+    assert not fit.reliable and fit.problems
+    check_verdict_consistent(fit)
 
 
 def test_stricter_criteria_are_applied_and_name_the_problem():
@@ -166,7 +157,7 @@ def test_names_files_and_records_give_the_same_fit(tmp_path, table):
     f.write_text("h1\nh2\n" + "\n".join(rows) + "\n")
     by_name = helpers.fit_cluster("pal5", table=table)
     by_file = helpers.fit_cluster(f)
-    assert by_file.name == "Pal5" and by_name.name == "pal5"
+    assert by_file.name == "Pal5" and by_name.name == "Pal 5"  # a name in the compilation's spelling
     assert by_file.mean == pytest.approx(by_name.mean, abs=1e-6)
     # name or file is decided by type: a str is always a name, and the error says how to read the file
     with pytest.raises(KeyError, match=r"pass pathlib\.Path"):
@@ -210,20 +201,26 @@ def test_a_scale_at_its_floor_is_flagged_not_measured(table):
     """NGC 4147 (21 stars): the Plummer scale ends at its 1 arcsec floor - a flag, not a measurement."""
     fit = helpers.fit_cluster("NGC 4147", table=table)
     assert fit.reliable and fit.problems == ()
-    assert Problem.SCALE_AT_BOUND in fit.flags and set(fit.flags) <= FLAGS
+    assert helpers.Flag.SCALE_AT_BOUND in fit.flags and all(isinstance(f, helpers.Flag) for f in fit.flags)
     assert fit.r_scale == pytest.approx(1.0) and "not measured" in fit.reason
     assert fit.interval_method == "profile" and np.isfinite(fit.mean_err)
     assert "p0 at its clip, Plummer scale radius at its bound (not measured)" in helpers.format_cluster_fit(fit)
 
 
 def test_the_member_threshold_compares_the_printed_value(table):
-    """NGC 2298 has 5.99 expected members: printed as 6.0, so it passes a minimum of 6 (as NGC 6101's 6.0 does)."""
-    fit = helpers.fit_cluster("NGC 2298", table=table)
-    assert f"{fit.expected_members:.1f}" == "6.0" and fit.expected_members < 6.0
-    assert Problem.TOO_FEW_MEMBERS not in fit.problems
-    assert not fit.dispersion_reliable  # six members never make a citable dispersion
-    strict = helpers.fit_cluster("NGC 2298", table=table, criteria=helpers.ReliabilityCriteria(min_members=6.05))
-    assert Problem.TOO_FEW_MEMBERS in strict.problems and "only 6.0 likely members (fewer than 6.05)" in strict.reason
+    """The minimum of members is compared with the expected number rounded to 0.1, as printed: a minimum equal
+    to the printed value passes, one 0.05 above it does not; and the criteria judge the fit without changing it."""
+    fit = helpers.fit_cluster("NGC 2298", table=table)  # a sparse cluster: about 6 members
+    printed = round(fit.expected_members, 1)
+    at = helpers.fit_cluster("NGC 2298", table=table, criteria=helpers.ReliabilityCriteria(min_members=printed))
+    above = helpers.ReliabilityCriteria(min_members=printed + 0.05)
+    strict = helpers.fit_cluster("NGC 2298", table=table, criteria=above)
+    assert Problem.TOO_FEW_MEMBERS not in at.problems
+    assert Problem.TOO_FEW_MEMBERS in strict.problems
+    assert f"only {printed:.1f} likely members (fewer than {printed + 0.05:g})" in strict.reason
+    assert (strict.mean, strict.membership.tolist()) == (at.mean, at.membership.tolist())
+    assert not fit.dispersion_reliable  # fewer than 15 members never make a citable dispersion
+    check_verdict_consistent(strict, above)
 
 
 @pytest.mark.slow
