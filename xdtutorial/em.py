@@ -155,6 +155,16 @@ def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float) -> s
         return None
     with np.errstate(divide="ignore"):
         q, _, aux = _mixture_e_step(v, verr, p[[0, 2]], sig, np.log([[p[4]], [1.0 - p[4]]]))
+    narrow = sig < STUCK_WIDTH_RATIO * np.median(verr)
+    empty = narrow & (q.sum(axis=1) < 1.0)
+    if np.any(empty):  # its stars' q ~ 0: the score says nothing, and EM cannot move it either
+        k = int(np.argmax(empty))
+        return (
+            f"EM stopped at {_fmt(p)}, where component {k + 1} has width {sig[k]:.3g} km/s, far below the errors, "
+            f"and holds {q[k].sum():.2g} stars: sigma = 0 is a fixed point of EM, and a spike that holds no star is "
+            "the one-component model, not a maximum of two. Fix: start with widths comparable to the spread of the "
+            "velocities, e.g. initial_guess(v, distance)"
+        )
     gains = np.add(*_score_gains(q, aux))
     if not gains.sum() > gain_tol:
         return None
