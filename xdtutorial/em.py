@@ -134,9 +134,7 @@ def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarr
     the new parameters are those of ``p`` (not yet canonical).
     """
     _check_variances(p, float(verr.min()))
-    mu, sig, w, ll = _mixture_em_step(
-        v, verr, p[[0, 2]], p[[1, 3]], np.array([p[4], 1.0 - p[4]]), where=f"from parameters {_fmt(p)}"
-    )
+    mu, sig, w, ll = _mixture_em_step(v, verr, p[[0, 2]], p[[1, 3]], np.array([p[4], 1.0 - p[4]]), params=p)
     return np.array([mu[0], sig[0], mu[1], sig[1], w[0]]), ll
 
 

@@ -436,12 +436,14 @@ def _occupied(S: np.ndarray, n_stars: int) -> np.ndarray:
     return S.min(axis=-1) >= EMPTY_COMPONENT_FRACTION * n_stars
 
 
-def _check_occupied(S: np.ndarray, n_stars: int, where: str, params: Any = None) -> None:
+def _check_occupied(S: np.ndarray, n_stars: int, where: Any, params: Any = None) -> None:
     """Raise EMFailure if a component lost all its stars (summed responsibilities ``S``, shape (K,)).
 
-    ``params`` (for the exception) may be a callable giving them, called only then.
+    ``where`` (for the message) and ``params`` (for the exception) may be callables giving them,
+    called only then.
     """
     if not _occupied(S, n_stars):
+        where = where() if callable(where) else where
         params = params() if callable(params) else params
         raise EMFailure(
             f"a component lost all its stars (summed responsibilities {', '.join(f'{x:.3g}' for x in S)}) "
@@ -537,7 +539,7 @@ def _mixture_m_step(
 
 
 def _mixture_em_step(
-    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, w: np.ndarray, *, where: str | None = None
+    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, w: np.ndarray, *, params: Any = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One EM step of the velocity-only mixture with K components: the kernel's two steps and ``w_k' = S_k / N``.
 
@@ -547,8 +549,9 @@ def _mixture_em_step(
         Velocities and uncertainties [km/s], validated.
     mu, sig, w : ndarray, shape (K,)
         Means, widths [km/s] and weights (positive, summing to 1).
-    where : str, optional
-        Where the step starts, for the messages (default: the three vectors).
+    params : ndarray, optional
+        The caller's parameter vector, for the messages and the exception
+        (default: the three vectors).
 
     Returns
     -------
@@ -562,18 +565,18 @@ def _mixture_em_step(
     EMFailure
         A component of zero total width, one that lost all its stars, or a non-finite update.
     """
-    params = np.concatenate([mu, sig, w])
-    where = where or f"from means {_fmt(mu)}, widths {_fmt(sig)}, weights {_fmt(w)}"
+    if params is None:
+        params = np.concatenate([mu, sig, w])
     if not np.all(np.hypot(sig, verr.min()) > 0.0):
-        raise EMFailure(_collapse_message(where), params)
+        raise EMFailure(_collapse_message(f"from {_fmt(params)}"), params)
     with np.errstate(divide="ignore"):
         q, ll, aux = _mixture_e_step(v, verr, mu, sig, np.log(w)[:, None])
     S = np.add.reduce(q, axis=-1)
-    _check_occupied(S, v.size, where, params)
+    _check_occupied(S, v.size, lambda: f"from parameters {_fmt(params)}", params)
     new_mu, var, S = _mixture_m_step(q, aux, v, verr, mu, sig, S=S)
     new_sig = np.sqrt(var)
-    if not (np.all(np.isfinite(new_mu)) and np.all(np.isfinite(new_sig))):
-        raise EMFailure(f"the EM step {where} is not finite (the data's range exceeds the float range?)", params)
+    if not (np.isfinite(new_mu).all() and np.isfinite(new_sig).all()):
+        raise EMFailure(f"the EM step from {_fmt(params)} is not finite", params)
     return new_mu, new_sig, S / v.size, float(ll)
 
 
