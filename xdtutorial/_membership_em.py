@@ -625,8 +625,11 @@ def _log_likelihoods(
         u = R2 * np.exp(-2.0 * log_a[sl])[:, None]
         z = alpha[sl, None] - 2.0 * np.log1p(u)
         log_pi = log_expit(z)
-        logp = _log_normal_convolved(v, mu[sl, :, None], sig[sl, :, None], verr)
-        logp[:, 0] += log_pi
-        logp[:, 1:] += (log_pi - z)[:, None, :] + log_fw[sl, :, None]
-        out[sl] = logsumexp(logp, axis=1).sum(axis=-1)
+        for check in (False, True):  # the fast form; tested on the totals, redone safely if one is not finite
+            logp = _log_normal_convolved(v, mu[sl, :, None], sig[sl, :, None], verr, check=check)
+            logp[:, 0] += log_pi
+            logp[:, 1:] += (log_pi - z)[:, None, :] + log_fw[sl, :, None]
+            out[sl] = logsumexp(logp, axis=1).sum(axis=-1)
+            if np.isfinite(out[sl]).all():
+                break
     return out

@@ -129,19 +129,20 @@ def _log_normal(x: Any, mean: Any, sd: Any) -> np.ndarray:
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
 
 
-def _log_normal_convolved(x: Any, mean: Any, sig: Any, verr: Any) -> np.ndarray:
+def _log_normal_convolved(x: Any, mean: Any, sig: Any, verr: Any, *, check: bool = True) -> np.ndarray:
     """ln N(x | mean, sig^2 + verr^2), broadcasting: the error-convolved Gaussian of every ln L.
 
     Computed with the total variance ``var = sig^2 + verr^2`` as
     ``-((x - mean)^2 / var + ln(2 pi var)) / 2`` (fast); where a square leaves
     the float range (widths below 1e-154 or above 1e154: a NaN or infinite
     result) it is redone by :func:`_log_normal` with ``hypot(sig, verr)``,
-    which forms no square.
+    which forms no square.  ``check=False`` skips that test (one pass over
+    the result), for a caller that tests its own, smaller, result instead.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         var = np.multiply(sig, sig) + np.multiply(verr, verr)
         out = -0.5 * (np.subtract(x, mean) ** 2 / var + np.log(2.0 * np.pi * var))
-        if not np.isfinite(np.add.reduce(out, axis=None)):
+        if check and not np.isfinite(np.add.reduce(out, axis=None)):
             out = _log_normal(x, mean, np.hypot(sig, verr))
     return out
 
