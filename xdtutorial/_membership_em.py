@@ -19,6 +19,7 @@ here.  This module holds the numerical engine:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -198,6 +199,7 @@ def _m_step(
     R2: np.ndarray,
     prior: tuple[np.ndarray, np.ndarray, np.ndarray],
     opts: dict[str, Any],
+    verr2: np.ndarray | None = None,
 ) -> tuple[_MembershipState, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The M-step of :func:`_generalised_em` from the responsibilities ``r``: (new state, its prior terms).
 
@@ -209,7 +211,7 @@ def _m_step(
     S = np.add.reduce(r, axis=1)
     _check_occupied(S, v.size, "in the distance-aware EM", st.vector)
     mu, var, S = _mixture_m_step(
-        r, aux, v, verr, st.mu, st.sig, S=S, fix_mean=opts["fix_mean"], fix_sigma=opts["fix_sigma"],
+        r, aux, v, verr, st.mu, st.sig, S=S, verr2=verr2, fix_mean=opts["fix_mean"], fix_sigma=opts["fix_sigma"],
         var_floor=opts["var_floor"], var_cap=opts["var_cap"],
     )
     new = _MembershipState(mu, np.sqrt(var), S[1:] / S[1:].sum(), st.alpha, st.log_a)
@@ -218,11 +220,15 @@ def _m_step(
     return new, prior
 
 
+@functools.lru_cache(maxsize=64)
 def _options(
     n_components: int, field_sigma_floor: float, cluster_sigma_cap: float, fix_mean: float | None,
     fix_sigma: float | None, fit_spatial: bool, fit_radius: bool,
 ) -> dict[str, Any]:
-    """The model limits and holds of one run, in the form :func:`_m_step` and :func:`_extrapolate` use."""
+    """The model limits and holds of one run, in the form :func:`_m_step` and :func:`_extrapolate` use.
+
+    Cached (the survey runs thousands of EM runs with the same few): read it, never change it.
+    """
     floor2, cap2 = field_sigma_floor**2, cluster_sigma_cap**2
     return {
         "floor": field_sigma_floor, "cap": cluster_sigma_cap,
@@ -317,18 +323,21 @@ def _generalised_em(
     """
     opts = _options(st.mu.size, field_sigma_floor, cluster_sigma_cap, fix_mean, fix_sigma, fit_spatial, fit_radius)
     verr = np.sqrt(verr2)
-    x, ll, converged, steps = _run(st, v, verr, R, opts, tol, max_iter, accelerate)
-    problem, escape = _stop_problem(x, converged, v, verr, R, opts)
-    if escape is not None:  # one more run from a point beside the fixed point
-        try:
-            x2, ll2, converged2, steps2 = _run(escape, v, verr, R, opts, tol, max_iter, accelerate)
-        except EMFailure:
-            pass
-        else:
-            steps += steps2
-            if ll2 > ll:
-                x, ll, converged = x2, ll2, converged2
-                problem, _ = _stop_problem(x, converged, v, verr, R, opts)
+    # numpy's warnings off for the run: every non-finite value is tested (the kernel's E-step redoes
+    # an extreme scale without squares, a component without stars raises EMFailure)
+    with np.errstate(all="ignore"):
+        x, ll, converged, steps = _run(st, v, verr, R, opts, tol, max_iter, accelerate)
+        problem, escape = _stop_problem(x, converged, v, verr, R, opts)
+        if escape is not None:  # one more run from a point beside the fixed point
+            try:
+                x2, ll2, converged2, steps2 = _run(escape, v, verr, R, opts, tol, max_iter, accelerate)
+            except EMFailure:
+                pass
+            else:
+                steps += steps2
+                if ll2 > ll:
+                    x, ll, converged = x2, ll2, converged2
+                    problem, _ = _stop_problem(x, converged, v, verr, R, opts)
     if problem is None:
         return x, ll, converged, steps
     warnings.warn(f"distance-aware EM: {problem}", EMConvergenceWarning, stacklevel=2)
@@ -364,7 +373,7 @@ def _plain_em(
         if ll - ll_old < tol * n and it > 1:
             return x, ll, True, it - 1
         ll_old = ll
-        x, prior = _m_step(x, r, aux, v, verr, R2, prior, opts)
+        x, prior = _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
     return x, _log_likelihood(x, v, verr2, R), False, max_iter
 
 
@@ -401,9 +410,10 @@ def _stop_problem(
                     f"components {j + 1} and {k + 1} are identical (mean {x.mu[j]:.4f}, width {x.sig[j]:.4f} "
                     "km/s): a saddle point, not a maximum. Fix: start them apart"
                 ), beside
-    if opts["fix_sigma"] is None and x.sig[0] < _STUCK_WIDTH_RATIO * np.median(verr):
-        q, _, aux = _e_step(x, v, verr, _log_prior_member(x.alpha, x.log_a, R * R))
-        gain_mean, gain_width = _score_gains(q[:1], (aux[0][:1], aux[1][:1]))
+    if (opts["fix_sigma"] is None and x.sig[0] < _STUCK_WIDTH_RATIO * verr.max()
+            and x.sig[0] < _STUCK_WIDTH_RATIO * np.median(verr)):
+        q, _, _ = _e_step(x, v, verr, _log_prior_member(x.alpha, x.log_a, R * R))
+        gain_mean, gain_width = _score_gains(q[:1], v, verr, x.mu[:1], x.sig[:1])
         gain = float(gain_width[0] + (0.0 if opts["fix_mean"] else gain_mean[0]))
         if gain > _STUCK_GAIN:
             beside = x.copy()
@@ -439,13 +449,13 @@ def _squarem(
     steps = 1
     ahead = None  # the M-step from x, when already taken
     while steps < max_iter:
-        x1, prior1 = ahead if ahead is not None else _m_step(x, r, aux, v, verr, R2, prior, opts)
+        x1, prior1 = ahead if ahead is not None else _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
         ahead = None
         r1, ll1, aux1 = _e_step(x1, v, verr, prior1, verr2)
         steps += 1
         if ll1 - ll < tol * n:
             return x1, ll1, True, steps - 1
-        x2, prior2 = _m_step(x1, r1, aux1, v, verr, R2, prior1, opts)
+        x2, prior2 = _m_step(x1, r1, aux1, v, verr, R2, prior1, opts, verr2)
         xp, capped = _extrapolate(x, x1, x2, opts, step_max)
         if xp is not None:
             prior_p = _log_prior_member(xp.alpha, xp.log_a, R2)
@@ -453,7 +463,7 @@ def _squarem(
             steps += 1
             if ll_p >= ll1:  # monotone: continue from the extrapolated point, unless EM cannot go on from it
                 try:
-                    ahead = _m_step(xp, r_p, aux_p, v, verr, R2, prior_p, opts)
+                    ahead = _m_step(xp, r_p, aux_p, v, verr, R2, prior_p, opts, verr2)
                 except EMFailure:
                     ahead = None
                 else:
@@ -530,66 +540,68 @@ def _batched_em(
     def state(i: int) -> _MembershipState:
         return _MembershipState(mu[i].copy(), sig[i].copy(), fw[i].copy(), float(alpha[i]), float(log_a[i]))
 
-    for it in range(1, max_iter + 1):
-        # E-step: the kernel's, on the stack, with the prior weights of each start
-        log_w = np.empty((mu.shape[0], mu.shape[1], n))
-        log_w[:, 0] = lp
-        np.add(l1p[:, None, :], np.log(fw)[:, :, None], out=log_w[:, 1:])
-        r, ll, aux = _mixture_e_step(v, verr, mu, sig, log_w, verr2)
-        S = np.add.reduce(r, axis=2)
-        done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
-        failed = ~done & ~_occupied(S, n)
-        for i in np.flatnonzero(done):
-            out[index[i]] = (state(i), float(ll[i]))
-        keep = ~(done | failed)
-        if not keep.all():
-            if not keep.any():
-                return out
-            mu, sig, fw, alpha, log_a = mu[keep], sig[keep], fw[keep], alpha[keep], log_a[keep]
-            lp, l1p, u, r, S, ll = lp[keep], l1p[keep], u[keep], r[keep], S[keep], ll[keep]
-            aux = (aux[0][keep], aux[1][keep])
-            index = index[keep]
-        ll_old = ll
-        # M-step: the kernel's, as _m_step
-        mu, var, S = _mixture_m_step(r, aux, v, verr, mu, sig, S=S, var_floor=var_floor, var_cap=var_cap)
-        sig = np.sqrt(var)
-        fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
-        # spatial step (as _spatial_step with fit_radius=True)
-        q = r[:, 0]
-        pi = np.exp(lp)
-        resid = q - pi
-        g0 = resid.sum(axis=1)
-        w = pi * (1.0 - pi)
-        a11 = w.sum(axis=1)
-        dz = 4.0 * u / (1.0 + u)
-        wdz = w * dz
-        a12, a22, g1 = wdz.sum(axis=1), np.einsum("ij,ij->i", wdz, dz), np.einsum("ij,ij->i", resid, dz)
-        ridge = 1e-9 * np.maximum(a11 + a22, 1e-12)
-        a11, a22 = a11 + ridge, a22 + ridge
-        det = a11 * a22 - a12 * a12
-        s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
-        held = _pushes_out_many(log_a, s1, _LOG_A_LIMITS)
-        s0, s1 = np.where(held, g0 / a11, s0), np.where(held, 0.0, s1)
-        held = _pushes_out_many(alpha, s0, alpha_lim)
-        s1 = np.where(held, np.where(_pushes_out_many(log_a, g1, _LOG_A_LIMITS), 0.0, g1 / a22), s1)
-        s0 = np.where(held, 0.0, s0)
-        pending = ~(np.abs(g0 * s0 + g1 * s1) < 1e-12 * n)
-        t = np.minimum(_room_many(alpha, s0, alpha_lim), _room_many(log_a, s1, _LOG_A_LIMITS))
-        s0, s1 = t * s0, t * s1
-        old = np.einsum("ij,ij->i", q, lp - l1p) + l1p.sum(axis=1)
-        for _ in range(8):  # a generalised EM step only needs *an* increase
-            rows = np.flatnonzero(pending)
-            if rows.size == 0:
-                break
-            a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
-            la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
-            t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
-            up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
-            ok = rows[up]
-            alpha[ok], log_a[ok] = a_t[up], la_t[up]
-            lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
-            pending[ok] = False
-            s0, s1 = 0.5 * s0, 0.5 * s1
+    with np.errstate(all="ignore"):  # as in _generalised_em: every non-finite value is tested
+        for it in range(1, max_iter + 1):
+            # E-step: the kernel's, on the stack, with the prior weights of each start
+            log_w = np.empty((mu.shape[0], mu.shape[1], n))
+            log_w[:, 0] = lp
+            np.add(l1p[:, None, :], np.log(fw)[:, :, None], out=log_w[:, 1:])
+            r, ll, aux = _mixture_e_step(v, verr, mu, sig, log_w, verr2)
+            S = np.add.reduce(r, axis=2)
+            done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
+            failed = ~done & ~_occupied(S, n)
+            for i in np.flatnonzero(done):
+                out[index[i]] = (state(i), float(ll[i]))
+            keep = ~(done | failed)
+            if not keep.all():
+                if not keep.any():
+                    return out
+                mu, sig, fw, alpha, log_a = mu[keep], sig[keep], fw[keep], alpha[keep], log_a[keep]
+                lp, l1p, u, r, S, ll = lp[keep], l1p[keep], u[keep], r[keep], S[keep], ll[keep]
+                aux = (aux[0][keep], aux[1][keep])
+                index = index[keep]
+            ll_old = ll
+            # M-step: the kernel's, as _m_step
+            mu, var, S = _mixture_m_step(r, aux, v, verr, mu, sig, S=S, verr2=verr2, var_floor=var_floor,
+                                     var_cap=var_cap)
+            sig = np.sqrt(var)
+            fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
+            # spatial step (as _spatial_step with fit_radius=True)
+            q = r[:, 0]
+            pi = np.exp(lp)
+            resid = q - pi
+            g0 = resid.sum(axis=1)
+            w = pi * (1.0 - pi)
+            a11 = w.sum(axis=1)
+            dz = 4.0 * u / (1.0 + u)
+            wdz = w * dz
+            a12, a22, g1 = wdz.sum(axis=1), np.einsum("ij,ij->i", wdz, dz), np.einsum("ij,ij->i", resid, dz)
+            ridge = 1e-9 * np.maximum(a11 + a22, 1e-12)
+            a11, a22 = a11 + ridge, a22 + ridge
+            det = a11 * a22 - a12 * a12
+            s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
+            held = _pushes_out_many(log_a, s1, _LOG_A_LIMITS)
+            s0, s1 = np.where(held, g0 / a11, s0), np.where(held, 0.0, s1)
+            held = _pushes_out_many(alpha, s0, alpha_lim)
+            s1 = np.where(held, np.where(_pushes_out_many(log_a, g1, _LOG_A_LIMITS), 0.0, g1 / a22), s1)
+            s0 = np.where(held, 0.0, s0)
+            pending = ~(np.abs(g0 * s0 + g1 * s1) < 1e-12 * n)
+            t = np.minimum(_room_many(alpha, s0, alpha_lim), _room_many(log_a, s1, _LOG_A_LIMITS))
+            s0, s1 = t * s0, t * s1
+            old = np.einsum("ij,ij->i", q, lp - l1p) + l1p.sum(axis=1)
+            for _ in range(8):  # a generalised EM step only needs *an* increase
+                rows = np.flatnonzero(pending)
+                if rows.size == 0:
+                    break
+                a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
+                la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
+                t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
+                up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
+                ok = rows[up]
+                alpha[ok], log_a[ok] = a_t[up], la_t[up]
+                lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
+                pending[ok] = False
+                s0, s1 = 0.5 * s0, 0.5 * s1
     lls = _log_likelihoods(mu, sig, fw, alpha, log_a, v, verr2, R)
     for i in range(index.size):
         out[index[i]] = (state(i), float(lls[i]))

@@ -151,8 +151,8 @@ def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float) -> s
     sig = p[[1, 3]]
     if not np.any(sig < STUCK_WIDTH_RATIO * np.median(verr)):
         return None
-    with np.errstate(divide="ignore"):
-        q, _, aux = _mixture_e_step(v, verr, p[[0, 2]], sig, np.log([[p[4]], [1.0 - p[4]]]))
+    with np.errstate(all="ignore"):
+        q, _, _ = _mixture_e_step(v, verr, p[[0, 2]], sig, np.log([[p[4]], [1.0 - p[4]]]))
     narrow = sig < STUCK_WIDTH_RATIO * np.median(verr)
     empty = narrow & (q.sum(axis=1) < 1.0)
     if np.any(empty):  # its stars' q ~ 0: the score says nothing, and EM cannot move it either
@@ -163,7 +163,7 @@ def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float) -> s
             "the one-component model, not a maximum of two. Fix: start with widths comparable to the spread of the "
             "velocities, e.g. initial_guess(v, distance)"
         )
-    gains = np.add(*_score_gains(q, aux))
+    gains = np.add(*_score_gains(q, v, verr, p[[0, 2]], sig))
     if not gains.sum() > gain_tol:
         return None
     k = int(np.argmax(gains))

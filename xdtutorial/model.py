@@ -369,7 +369,8 @@ def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.n
     log_norm : ndarray, shape of ``logp`` without ``axis``
         ``ln sum_k f_k N_ik``, each star's log-likelihood.
     """
-    log_norm, q = logsumexp(np.array(logp, dtype=float), axis=axis, return_weights=True)
+    with np.errstate(invalid="ignore"):  # a star whose every density underflows: NaN, not a warning
+        log_norm, q = logsumexp(np.array(logp, dtype=float), axis=axis, return_weights=True)
     return q, log_norm
 
 
@@ -378,13 +379,14 @@ def _mixture_e_step(
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """E-step of the 1-D mixture kernel: responsibilities and ln L of K error-convolved Gaussians.
 
-    ``ln(w_ik N(v_i | mu_k, sigma_k^2 + verr_i^2))`` with the total width
-    ``s_ik = sqrt(sigma_k^2 + verr_i^2)`` and the standardised residual
-    ``z_ik = (v_i - mu_k) / s_ik``, normalised over the components by one
-    :func:`~xdtutorial._numerics.logsumexp`.  When a square leaves the float
-    range (widths below 1e-154 or above 1e154 km/s, where ln L comes out NaN
-    or infinite), the step is redone with ``s_ik = hypot(sigma_k, verr_i)``,
-    which forms no square (ten times slower, so only then).
+    ``ln(w_ik N(v_i | mu_k, T_ik))`` with ``T_ik = sigma_k^2 + verr_i^2``,
+    normalised over the components by one :func:`~xdtutorial._numerics.logsumexp`.
+    When a square leaves the float range (widths below 1e-154 or above 1e154
+    km/s, where ln L comes out NaN or infinite), the step is redone with the
+    total width ``s_ik = hypot(sigma_k, verr_i)`` and ``(v_i - mu_k) / s_ik``,
+    which forms no square (ten times slower, so only then).  Call it under
+    ``np.errstate(all="ignore")`` (the loops do, once per run): the first try
+    at such a scale divides by 0 or overflows before it is redone.
 
     Parameters
     ----------
@@ -404,32 +406,30 @@ def _mixture_e_step(
         Responsibilities.
     log_like : ndarray, shape (...)
         Total ln L.
-    aux : (s, z)
-        The total widths and standardised residuals, shape (..., K, n_stars), for the M-step.
+    aux : (g, d)
+        For the M-step, shape (..., K, n_stars): the gains ``g_ik = sigma_k^2 / T_ik``
+        (in [0, 1]) and the residuals ``d_ik = v_i - mu_k``.
     """
-    sig_c = sig[..., None]
-    with np.errstate(all="ignore"):  # s = 0 or inf, or a column of -inf: a non-finite ln L, redone below
-        s = sig_c * sig_c + (verr * verr if verr2 is None else verr2)
-        np.sqrt(s, out=s)
-        q, ll, z = _mixture_log_weights(v, mu, s, log_w)
-        if not np.isfinite(ll).all():  # a square left the float range (widths beyond 1e+-154): no squares
-            s = np.hypot(sig_c, verr)
-            q, ll, z = _mixture_log_weights(v, mu, s, log_w)
-    return q, ll, (s, z)
-
-
-def _mixture_log_weights(
-    v: np.ndarray, mu: np.ndarray, s: np.ndarray, log_w: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The E-step from the total widths ``s``: (responsibilities, ln L, standardised residuals)."""
-    z = v - mu[..., None]
-    z /= s
-    logp = z * z
+    sig2 = sig * sig
+    T = sig2[..., None] + (verr * verr if verr2 is None else verr2)
+    d = v - mu[..., None]
+    logp = d * d
+    logp /= T
+    logp += np.log(T)
     logp *= -0.5
-    logp -= np.log(s)
     logp += log_w
     log_norm, q = logsumexp(logp, axis=-2, return_weights=True)
-    return q, np.add.reduce(log_norm, axis=-1) - _HALF_LOG_2PI * v.size, z
+    ll = np.add.reduce(log_norm, axis=-1) - _HALF_LOG_2PI * v.size
+    if not np.isfinite(ll).all():  # a square left the float range (widths beyond 1e+-154): no squares
+        s = np.hypot(sig[..., None], verr)
+        logp = _log_normal(v, mu[..., None], s)
+        logp += log_w
+        log_norm, q = logsumexp(logp, axis=-2, return_weights=True)
+        ll = np.add.reduce(log_norm, axis=-1)
+        T = np.square(sig[..., None] / s)  # the gain, here
+        return q, ll, (T, d)
+    T = np.divide(sig2[..., None], T, out=T)  # the gain
+    return q, ll, (T, d)
 
 
 def _occupied(S: np.ndarray, n_stars: int) -> np.ndarray:
@@ -462,6 +462,7 @@ def _mixture_m_step(
     sig: np.ndarray,
     *,
     S: np.ndarray | None = None,
+    verr2: np.ndarray | None = None,
     fix_mean: dict[int, float] | None = None,
     fix_sigma: dict[int, float] | None = None,
     var_floor: Any = None,
@@ -474,16 +475,16 @@ def _mixture_m_step(
     with the gain ``g_ik = sigma_k^2 / T_ik`` and ``T_ik = sigma_k^2 + verr_i^2``;
     then ``mu_k' = sum_i q_ik b_ik / S_k`` and
     ``sigma_k'^2 = sum_i q_ik [(b_ik - mu_k')^2 + B_ik] / S_k`` with
-    ``S_k = sum_i q_ik``.  Written with the E-step's ``s_ik = sqrt(T_ik)`` and
-    ``z_ik``: ``b_ik - mu_k = sigma_k t_ik z_ik`` and ``B_ik = (t_ik verr_i)^2``,
-    ``t_ik = sigma_k / s_ik <= 1``.  Zero errors give the ordinary
-    Gaussian-mixture M-step.  The weights are the caller's (``S`` is returned).
+    ``S_k = sum_i q_ik``, written with the E-step's gains and residuals:
+    ``b_ik - mu_k = g_ik d_ik`` and ``B_ik = g_ik verr_i^2``.  Zero errors give
+    the ordinary Gaussian-mixture M-step.  The weights are the caller's (``S``
+    is returned).
 
     Parameters
     ----------
     q : ndarray, shape (..., K, n_stars)
         Responsibilities.
-    aux : (s, z)
+    aux : (g, d)
         From :func:`_mixture_e_step` at ``(mu, sig)``.
     v, verr : ndarray, shape (n_stars,)
         Velocities and uncertainties [km/s].
@@ -491,6 +492,8 @@ def _mixture_m_step(
         The means and widths of the E-step [km/s].
     S : ndarray, shape (..., K), optional
         ``q.sum(-1)`` when already computed.
+    verr2 : ndarray, shape (n_stars,), optional
+        ``verr**2``, when the caller keeps it.
     fix_mean : dict {k: mean}, optional
         Components whose mean is held (one state only): their variance is the
         XD update about that mean, ``sum_i q_ik [(b_ik - m)^2 + B_ik] / S_k``.
@@ -506,13 +509,10 @@ def _mixture_m_step(
     mu, var, S : ndarray, shape (..., K)
         New means [km/s] and variances [(km/s)^2], and the summed responsibilities.
     """
-    s, z = aux
+    g, d = aux
     if S is None:
         S = np.add.reduce(q, axis=-1)
-    sig_c = sig[..., None]
-    t = sig_c / s
-    shift = t * z
-    shift *= sig_c  # b_ik - mu_k
+    shift = g * d  # b_ik - mu_k
     dmu = np.add.reduce(q * shift, axis=-1) / S
     if fix_mean:
         for k, m in fix_mean.items():
@@ -520,9 +520,7 @@ def _mixture_m_step(
     new_mu = mu + dmu
     shift -= dmu[..., None]  # b_ik - mu_k'
     shift *= shift
-    t *= verr
-    t *= t  # B_ik
-    shift += t
+    shift += g * verr2 if verr2 is not None else g * (verr * verr)  # + B_ik
     shift *= q
     var = np.add.reduce(shift, axis=-1) / S
     if fix_mean:
@@ -570,7 +568,7 @@ def _mixture_em_step(
         params = np.concatenate([mu, sig, w])
     if not np.all(np.hypot(sig, verr.min()) > 0.0):
         raise EMFailure(_collapse_message(f"from {_fmt(params)}"), params)
-    with np.errstate(divide="ignore"):
+    with np.errstate(all="ignore"):  # (the E-step's first try at an extreme scale: redone, see there)
         q, ll, aux = _mixture_e_step(v, verr, mu, sig, np.log(w)[:, None])
     S = np.add.reduce(q, axis=-1)
     _check_occupied(S, v.size, lambda: f"from parameters {_fmt(params)}", params)
@@ -581,14 +579,17 @@ def _mixture_em_step(
     return new_mu, new_sig, S / v.size, float(ll)
 
 
-def _score_gains(q: np.ndarray, aux: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _score_gains(
+    q: np.ndarray, v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """How much ln L would still rise along each component's mean, and along its width: the score test.
 
     At a maximum the score (the gradient of ln L) vanishes, or points out of
     the valid region on its edge; EM also stops where it cannot move (a width
     at 0, two identical components) although the score does not vanish.  For
-    each component, with ``y_ik = 1 / s_ik`` (each row divided by its largest
-    value, so that nothing overflows: the gains are scale-free),
+    each component, with the total width ``s_ik = hypot(sigma_k, verr_i)``,
+    ``z_ik = (v_i - mu_k) / s_ik`` and ``y_ik = 1 / s_ik`` (each row divided
+    by its largest value, so that nothing overflows: the gains are scale-free),
     ``d lnL / d mu_k = sum_i q_ik z_ik y_ik`` against the information
     ``sum_i q_ik y_ik^2``, and ``d lnL / d sigma_k^2 = 1/2 sum_i q_ik (z_ik^2 - 1) y_ik^2``
     against ``1/2 sum_i q_ik y_ik^4``; each gives the rise of one Newton step,
@@ -602,7 +603,8 @@ def _score_gains(q: np.ndarray, aux: tuple[np.ndarray, np.ndarray]) -> tuple[np.
     gain_mean, gain_width : ndarray, shape (K,)
         The rises [ln L units]; near 0 at a maximum.
     """
-    s, z = aux
+    s = np.hypot(sig[:, None], verr)
+    z = (v - mu[:, None]) / s
     y = np.min(s, axis=-1, keepdims=True) / s  # s_min / s_ik, in (0, 1]
     qy = q * y
     g_mu = np.add.reduce(qy * z, axis=-1)
