@@ -195,6 +195,14 @@ def test_tiny_errors_with_a_zero_width_give_numbers_not_nan(ngc288, tiny):
         helpers.em_fit(v, e, p)
 
 
+@pytest.mark.parametrize("n_stars", [500, 20_000])  # the textbook step, and em_fit's large-N range
+def test_errors_whose_squares_underflow_are_errors_not_zeros(n_stars):
+    """Errors of 1e-200 with a start at sigma1 = 0: a component of width 1e-200, not a collapse without errors."""
+    v, _, _ = synthetic(TRUTH, n_stars, (0.3, 5.0), seed=6)
+    with pytest.raises(helpers.EMFailure, match="lost all its stars"):
+        helpers.em_fit(v, np.full(n_stars, 1e-200), [-44.0, 0.0, -10.0, 40.0, 0.8])
+
+
 @pytest.mark.parametrize("r_scale", [1e150, 1e200, 1e300])
 def test_mock_radii_for_a_scale_far_beyond_the_field(r_scale):
     """a >> r_max: the Plummer profile is flat over the disc, so R^2 / r_max^2 is uniform (mean 1/2)."""

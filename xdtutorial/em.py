@@ -363,7 +363,8 @@ def em_fit(
     unit = _unit_of(v, verr, p)
     if unit != 1.0:
         v, verr, p = v / unit, verr / unit, _in_unit(p, unit)
-    if n >= FAST_EM_MIN_STARS:
+    verr_min = float(verr.min())
+    if n >= FAST_EM_MIN_STARS and (verr_min == 0.0 or verr_min > 1e-150):  # FastEM takes the squared errors
         update = FastEM(v, verr**2).update
     else:
 
