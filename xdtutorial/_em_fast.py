@@ -114,7 +114,7 @@ class FastEM:
             (n - n_field) * np.log(f1) + n_field * np.log1p(-f1) - 0.5 * n * np.log(2.0 * np.pi)
             - 0.5 * sum_z + 0.5 * sum_log_it + sum_log_x
         )
-        _check_occupied(sums[0::3], n, f"from parameters {_fmt(p)}", p)
+        _check_occupied(sums[0::3], n, lambda: f"from parameters {_fmt(p)}", p)
         new = np.empty(5)
         for k in range(2):
             S, wr, wz = sums[3 * k : 3 * k + 3]
