@@ -146,10 +146,10 @@ STUCK_GAIN = 1e-3
 STUCK_WIDTH_RATIO = 1e-2
 
 
-def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float) -> str | None:
+def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float, median_err: float) -> str | None:
     """Why EM stopped short of a maximum at a width near 0 (EM cannot move a width at 0), or None."""
     sig = p[[1, 3]]
-    if not np.any(sig < STUCK_WIDTH_RATIO * np.median(verr)):
+    if not np.any(sig < STUCK_WIDTH_RATIO * median_err):
         return None
     with np.errstate(all="ignore"):
         q, _, _ = _mixture_e_step(v, verr, p[[0, 2]], sig, np.log([[p[4]], [1.0 - p[4]]]))
@@ -193,12 +193,13 @@ def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float = 
             f"the two components are identical at {_fmt(p)}: a saddle point, not a maximum (EM keeps a "
             "symmetric start symmetric). Fix: start from two different components, e.g. initial_guess(v, distance)"
         )
-    stuck = _stuck(p, v, verr, gain_tol)
+    median_err = float(np.median(verr))
+    stuck = _stuck(p, v, verr, gain_tol, median_err)
     if stuck:
         return stuck
-    if np.median(verr) > 10.0 * np.std(v):
+    if median_err > 10.0 * np.std(v):
         return (
-            f"the errors (median {np.median(verr):.3g} km/s) are larger than the spread of the velocities "
+            f"the errors (median {median_err:.3g} km/s) are larger than the spread of the velocities "
             f"({np.std(v):.3g} km/s): the likelihood is flat and EM cannot move from its start. Check the "
             "units of verr"
         )
@@ -212,7 +213,7 @@ SAFE_EXPONENT = 200
 
 def _unit_of(v: np.ndarray, verr: np.ndarray, p: np.ndarray) -> float:
     """1, or a power of two near the data's magnitude when it is far from 1 km/s (then fit in that unit)."""
-    top = max(float(np.max(np.abs(v))), float(np.max(verr)), abs(p[0]), abs(p[2]), p[1], p[3])
+    top = max(float(v.max()), -float(v.min()), float(verr.max()), abs(p[0]), abs(p[2]), p[1], p[3])
     exponent = np.frexp(top)[1] if top > 0 else 0
     return float(np.ldexp(1.0, exponent)) if abs(exponent) > SAFE_EXPONENT else 1.0
 
