@@ -11,7 +11,7 @@ from decimal import Decimal, getcontext
 import numpy as np
 import pytest
 from conftest import synthetic
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import helpers
@@ -154,6 +154,10 @@ def test_the_issues_prior_example():
 
 @settings(max_examples=25, deadline=None)
 @given(exponent=st.integers(-1000, 1000), seed=st.integers(0, 2**31))
+@example(exponent=-515, seed=0)  # variances just above the subnormals: found by hypothesis
+@example(exponent=-518, seed=141)
+@example(exponent=-540, seed=3)  # variances subnormal
+@example(exponent=510, seed=5)  # squares just below overflow
 def test_the_likelihood_scales_exactly_with_the_units(exponent, seed):
     """Velocities in units 2^k smaller: the same memberships, and ln L lower by n k ln 2 (no NaN)."""
     v, e, _ = synthetic(TRUTH, 200, (0.3, 5.0), seed=seed % 1000)

@@ -127,6 +127,9 @@ def _log_normal(x: Any, mean: Any, sd: Any) -> np.ndarray:
 
 
 _HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
+#: Below this a variance has left the float range's full precision (subnormals start at 2.2e-308):
+#: the kernel and the likelihood then work with widths (hypot) instead.
+_TINY_VAR = 1e-290
 
 
 def _log_normal_convolved(x: Any, mean: Any, sig: Any, verr: Any, *, check: bool = True) -> np.ndarray:
@@ -134,15 +137,15 @@ def _log_normal_convolved(x: Any, mean: Any, sig: Any, verr: Any, *, check: bool
 
     Computed with the total variance ``var = sig^2 + verr^2`` as
     ``-((x - mean)^2 / var + ln(2 pi var)) / 2`` (fast); where a square leaves
-    the float range (widths below 1e-154 or above 1e154: a NaN or infinite
-    result) it is redone by :func:`_log_normal` with ``hypot(sig, verr)``,
+    the float range (a variance below 1e-290, near the subnormals, or a NaN or
+    infinite result) it is redone by :func:`_log_normal` with ``hypot(sig, verr)``,
     which forms no square.  ``check=False`` skips that test (one pass over
     the result), for a caller that tests its own, smaller, result instead.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
         var = np.multiply(sig, sig) + np.multiply(verr, verr)
         out = -0.5 * (np.subtract(x, mean) ** 2 / var + np.log(2.0 * np.pi * var))
-        if check and not np.isfinite(np.add.reduce(out, axis=None)):
+        if check and not (np.isfinite(np.add.reduce(out, axis=None)) and np.min(var) > _TINY_VAR):
             out = _log_normal(x, mean, np.hypot(sig, verr))
     return out
 
@@ -381,8 +384,8 @@ def _mixture_e_step(
 
     ``ln(w_ik N(v_i | mu_k, T_ik))`` with ``T_ik = sigma_k^2 + verr_i^2``,
     normalised over the components by one :func:`~xdtutorial._numerics.logsumexp`.
-    When a square leaves the float range (widths below 1e-154 or above 1e154
-    km/s, where ln L comes out NaN or infinite), the step is redone with the
+    When a square leaves the float range (a variance below 1e-290 (km/s)^2,
+    near the subnormals, or ln L NaN or infinite), the step is redone with the
     total width ``s_ik = hypot(sigma_k, verr_i)`` and ``(v_i - mu_k) / s_ik``,
     which forms no square (ten times slower, so only then).  Call it under
     ``np.errstate(all="ignore")`` (the loops do, once per run): the first try
@@ -420,7 +423,7 @@ def _mixture_e_step(
     logp += log_w
     log_norm, q = logsumexp(logp, axis=-2, return_weights=True)
     ll = np.add.reduce(log_norm, axis=-1) - _HALF_LOG_2PI * v.size
-    if not np.isfinite(ll).all():  # a square left the float range (widths beyond 1e+-154): no squares
+    if not (np.isfinite(ll).all() and T.min() > _TINY_VAR):  # a square left the float range: no squares
         s = np.hypot(sig[..., None], verr)
         logp = _log_normal(v, mu[..., None], s)
         logp += log_w
