@@ -214,7 +214,11 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
     Returns
     -------
     ndarray
-        Same shape as ``R``, values in (0, 1).
+        Same shape as ``R``, values in [0, 1): computed as
+        ``expit(logit(p0) - 2 ln(1 + (R/a)^2))``, with ``R/a`` formed before
+        squaring, so any ``a`` in the float range works (``a = 1e-300``: 0
+        beyond the centre; ``a = 1e200``: ``p0`` everywhere); a value below
+        the smallest float is 0.
 
     Raises
     ------
@@ -245,7 +249,9 @@ def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> 
     ``u = R^2 / (a^2 + R^2)`` is uniform for the untruncated profile.  While at least half of
     the profile lies inside ``r_max`` the draws beyond it are redrawn (the tutorial's mocks, and
     their random streams, since the start), in at most 64 rounds; otherwise, and for any draws
-    still missing, ``u`` is drawn uniform below ``u_max = r_max^2 / (a^2 + r_max^2)`` directly.
+    still missing, ``u`` is drawn uniform below ``u_max = r_max^2 / (a^2 + r_max^2)`` directly;
+    where ``u_max`` underflows (``a`` beyond ~1e6 ``r_max``, up to 1e308) the same radii are drawn as
+    ``R^2 = t r_max^2 / (1 + (1 - t) (r_max / a)^2)``, ``t`` uniform, which squares no large width.
     """
     if max(a, r_max) < 1e150:
         u_max = r_max**2 / (a**2 + r_max**2)
