@@ -436,7 +436,7 @@ def edge_maximum_params(c: Ctx) -> np.ndarray:
     rng = np.random.default_rng(3)
     verr = rng.uniform(2.0, 4.0, 400)
     v = np.where(rng.random(400) < 0.7, -40.0, rng.normal(0.0, 40.0, 400)) + verr * rng.normal(size=400)
-    p = helpers.minimize_fit(v, verr, [-40.0, 1.0, 0.0, 40.0, 0.7], xatol=1e-10, fatol=1e-12).params
+    p = helpers.minimize_fit(v, verr, [-40.0, 1.0, 0.0, 40.0, 0.7], xatol=1e-10, fatol=1e-12).params.copy()
     p[1] = 1e-7  # on (numerically at) the edge sigma1 = 0
     return helpers.fisher_uncertainties(p, v, verr)
 

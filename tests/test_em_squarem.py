@@ -62,7 +62,10 @@ def test_squarem_and_plain_em_stop_at_the_same_fixed_point(case):
         start = truth
     fits = [helpers.em_fit(v, e, start, tol=1e-14, max_iter=100_000, accelerate=a) for a in (True, False)]
     assert all(f.converged for f in fits)
-    np.testing.assert_allclose(fits[0].params, fits[1].params, rtol=0, atol=1e-4)
+    # the same point to far within the statistical error: where EM crawls ("slow": linear rate near 1)
+    # plain EM stops ~1e-4 km/s short of the fixed point, against Fisher errors of order 1 km/s
+    sd = helpers.fisher_uncertainties(fits[0].params, v, e)
+    assert np.all(np.abs(fits[0].params - fits[1].params) < 1e-3 * sd), (fits[0].params - fits[1].params) / sd
     assert fits[0].log_likelihood == pytest.approx(fits[1].log_likelihood, rel=1e-12)
     # and the point is a fixed point of the textbook step
     np.testing.assert_allclose(helpers.em_step(fits[0].params, v, e), fits[0].params, rtol=0, atol=1e-5)

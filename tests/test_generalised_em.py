@@ -8,7 +8,7 @@ from scipy.special import expit
 
 import helpers
 from xdtutorial import membership as M
-from xdtutorial.model import _responsibilities, _xd_m_step
+from xdtutorial.model import _responsibilities
 
 LIMITS = {"field_sigma_floor": 2.0, "cluster_sigma_cap": 25.0}
 
@@ -22,7 +22,7 @@ def ngc6681(table):
 def test_the_inner_e_step_is_the_package_e_step(ngc6681):
     v, verr2, R = ngc6681
     st = M._starting_states(v, np.sqrt(verr2), R, 2, np.random.default_rng(0), n_random=1, field_sigma_floor=2.0)[-1]
-    r, ll = M._e_step(st, v, verr2, M._log_prior_member(st.alpha, st.log_a, R * R))
+    r, ll, _ = M._e_step(st, v, np.sqrt(verr2), M._log_prior_member(st.alpha, st.log_a, R * R))
     q, log_norm = _responsibilities(M._log_terms(st, v, verr2, R))
     np.testing.assert_allclose(r, q, rtol=1e-12, atol=1e-300)
     assert ll == pytest.approx(log_norm.sum(), rel=1e-13)
@@ -50,21 +50,24 @@ def test_the_em_reaches_a_stationary_point_of_the_spatial_parameters(ngc6681):
             assert abs(g) < 0.01, (st.mu[0], fit.alpha, fit.log_a, score)
 
 
-def test_the_fused_steps_are_the_package_steps(ngc6681):
-    """_fused_e_step is _e_step, and _fused_m_step the XD M-step with the field floor and the cluster cap."""
+def test_the_m_step_is_the_xd_m_step_with_the_floor_and_the_cap(ngc6681):
+    """_m_step is Bovy, Hogg & Roweis eq. 16 (written here the textbook way) with the field floor and cluster cap."""
     v, verr2, R = ngc6681
-    for st in M._starting_states(v, np.sqrt(verr2), R, 3, np.random.default_rng(1), n_random=3, field_sigma_floor=2.0):
+    verr = np.sqrt(verr2)
+    for st in M._starting_states(v, verr, R, 3, np.random.default_rng(1), n_random=3, field_sigma_floor=2.0):
         prior = M._log_prior_member(st.alpha, st.log_a, R * R)
-        r, ll = M._e_step(st, v, verr2, prior)
-        r_f, ll_f, aux = M._fused_e_step(st, v, verr2, prior)
-        np.testing.assert_allclose(r_f, r, rtol=1e-12, atol=1e-300)
-        assert ll_f == pytest.approx(ll, rel=1e-13)
-        opts = {"floor2": 4.0, "cap2": 25.0**2, "fix_mean": None, "fix_sigma": None, "fit_spatial": False}
-        new, _ = M._fused_m_step(st, r_f, aux, v, verr2, R * R, prior, opts)
-        mu, var = _xd_m_step(r, v, verr2, st.mu, st.sig)
+        r, _, aux = M._e_step(st, v, verr, prior)
+        opts = M._options(st.mu.size, 2.0, 25.0, None, None, False, False)
+        new, _ = M._m_step(st, r, aux, v, verr, R * R, prior, opts)
+        T = st.sig[:, None] ** 2 + verr2
+        b = st.mu[:, None] + st.sig[:, None] ** 2 / T * (v - st.mu[:, None])
+        B = st.sig[:, None] ** 2 - st.sig[:, None] ** 4 / T
+        S = r.sum(axis=1)
+        mu = (r * b).sum(axis=1) / S
+        var = (r * ((b - mu[:, None]) ** 2 + B)).sum(axis=1) / S
         var[1:], var[0] = np.maximum(var[1:], 4.0), min(var[0], 25.0**2)
         np.testing.assert_allclose(new.mu, mu, rtol=1e-12)
-        np.testing.assert_allclose(new.sig, np.sqrt(var), rtol=1e-12)
+        np.testing.assert_allclose(new.sig, np.sqrt(var), rtol=1e-11)
         np.testing.assert_allclose(new.fw, r[1:].sum(axis=1) / r[1:].sum(), rtol=1e-12)
 
 

@@ -10,14 +10,14 @@ graph)::
     _validation    errors
     data           _validation, errors
     _numerics      _validation
-    model          _numerics, _validation
-    _em_fast       model
+    model          _numerics, _validation, errors
+    _em_fast       errors, model
     em             _numerics, _validation, errors, model, _em_fast
     xd_libraries   _numerics, _validation, errors, model, em
     posterior      _numerics, _validation, model
     plots          _numerics, _validation, model
-    _membership_em _numerics, model
-    membership     _numerics, _validation, data, _membership_em
+    _membership_em _numerics, errors, model
+    membership     _numerics, _validation, data, errors, _membership_em
     intervals      membership
     verdict        -
     cluster_fit    _numerics, _validation, data, errors, model, membership, intervals, verdict

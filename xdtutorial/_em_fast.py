@@ -1,8 +1,9 @@
 """Private: em_fit's machinery for speed: the EM step for large samples, and SQUAREM.
 
 Students: read :func:`xdtutorial.em.em_step` instead of :class:`FastEM`; it is
-the same mathematics written for the machine, which :func:`xdtutorial.em.em_fit`
-uses from :data:`xdtutorial.em.FAST_EM_MIN_STARS` stars on.  :func:`squarem` is
+the same mathematics (the kernel of :mod:`xdtutorial.model` with K = 2) written
+for the machine, which :func:`xdtutorial.em.em_fit` uses from
+:data:`xdtutorial.em.FAST_EM_MIN_STARS` stars on (tested equal to the kernel).  :func:`squarem` is
 the accelerated iteration em_fit runs by default (notebook 04 writes one cycle
 of it in view).
 """
@@ -13,7 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .model import EMPTY_COMPONENT_FRACTION, _canonical, _check_variances, _fmt
+from .errors import EMFailure
+from .model import _canonical, _check_occupied, _check_variances, _collapse_message, _fmt
 
 #: Stars per block: the ~20 work arrays of a block (8 bytes a star) stay in the CPU's
 #: L2 cache, so each of the step's ~40 passes reads its operands from cache, not memory.
@@ -78,7 +80,7 @@ class FastEM:
 
     def __init__(self, v: np.ndarray, verr2: np.ndarray) -> None:
         self.v, self.verr2 = v, verr2
-        self.min_verr2 = float(verr2.min())
+        self.min_verr = float(np.sqrt(verr2.min()))
         self.buf = np.empty((10, min(BLOCK, v.size)))
         self.dom = np.empty(self.buf.shape[1], dtype=bool)
 
@@ -92,7 +94,7 @@ class FastEM:
 
         ``p`` needs positive fractions and widths, in either order.
         """
-        _check_variances(p, self.min_verr2)
+        _check_variances(p, self.min_verr)
         mu, s2, f1 = (p[0], p[2]), (p[1] ** 2, p[3] ** 2), p[4]
         log_odds = np.log((1.0 - f1) / f1)
         n = self.v.size
@@ -112,18 +114,21 @@ class FastEM:
             (n - n_field) * np.log(f1) + n_field * np.log1p(-f1) - 0.5 * n * np.log(2.0 * np.pi)
             - 0.5 * sum_z + 0.5 * sum_log_it + sum_log_x
         )
+        _check_occupied(sums[0::3], n, lambda: f"from parameters {_fmt(p)}", p)
         new = np.empty(5)
         for k in range(2):
             S, wr, wz = sums[3 * k : 3 * k + 3]
-            if not S >= EMPTY_COMPONENT_FRACTION * n:
-                raise FloatingPointError(
-                    f"component {k + 1} lost all its stars (summed responsibility {S:.3g}) "
-                    f"from parameters {_fmt(p)}: start elsewhere"
-                )
             A = s2[k] * wr
             var = (s2[k] * (S + s2[k] * wz) - A * A / S) / S
             new[2 * k] = mu[k] + A / S
-            new[2 * k + 1] = np.sqrt(max(var, 0.0))
+            # the sum of non-negative terms of the kernel's M-step, here a difference: rounding can
+            # take a variance near 0 below it; that is a collapse, never clamped away (0 itself, from
+            # sigma_k = 0, is EM's fixed point, which em_fit diagnoses)
+            if not var >= 0.0:
+                raise EMFailure(_collapse_message(f"from {_fmt(p)} (variance {var:.3g})"), p)
+            new[2 * k + 1] = np.sqrt(var)
+        if not np.all(np.isfinite(new)):
+            raise EMFailure(f"the EM step from {_fmt(p)} is not finite", p)
         new[4] = sums[0] / n
         return new, float(loglike)
 
@@ -262,7 +267,7 @@ def squarem(
                 calls += 1
                 try:
                     p3, ll = update(trial)
-                except FloatingPointError:  # the extrapolation emptied a component
+                except EMFailure:  # the extrapolation emptied a component
                     ll = -np.inf
                 if ll >= history[-1]:
                     history.append(ll)

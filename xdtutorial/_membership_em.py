@@ -4,9 +4,11 @@ The model, its parameters and their working form (:class:`_MembershipState`)
 are described in :mod:`xdtutorial.membership`, which re-exports every name
 here.  This module holds the numerical engine:
 
-* the E-step (:func:`_e_step`, :func:`_fused_e_step`), the XD M-step with the
-  width clips (:func:`_fused_m_step`) and the spatial step, Fisher scoring with
-  step halving (:func:`_spatial_step`);
+* the E-step (:func:`_e_step`) and the XD M-step with the width clips and holds
+  (:func:`_m_step`): the 1-D mixture kernel of :mod:`xdtutorial.model`
+  (:func:`~xdtutorial.model._mixture_e_step`, :func:`~xdtutorial.model._mixture_m_step`)
+  with the membership prior as per-star weights; and the spatial step, Fisher
+  scoring with step halving (:func:`_spatial_step`);
 * :func:`_generalised_em`, optionally accelerated by SQUAREM (:func:`_squarem`,
   :func:`_extrapolate`; Varadhan & Roland 2008) with a monotone fallback;
 * :func:`_batched_em` - the same plain EM from many starts at once, and
@@ -17,6 +19,8 @@ here.  This module holds the numerical engine:
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +28,16 @@ import numpy as np
 from scipy.special import expit, log_expit
 
 from ._numerics import logsumexp
-from .model import EMPTY_COMPONENT_FRACTION, _check_occupied, _log_normal, _responsibilities
+from .errors import EMConvergenceWarning, EMFailure
+from .model import (
+    _check_occupied,
+    _log_normal_convolved,
+    _mixture_e_step,
+    _mixture_m_step,
+    _occupied,
+    _responsibilities,
+    _score_gains,
+)
 
 _ALPHA_LIMIT = 20.0  # |log-odds at the centre| is clipped here (p0 within 2e-9 of 0 or 1)
 _LOG_A_LIMITS = (np.log(1.0), np.log(1e5))  # scale radius between 1 arcsec and 28 degrees
@@ -63,38 +76,39 @@ def _log_prior_member(alpha: float, log_a: float, R2: np.ndarray) -> tuple[np.nd
     return log_pi, log_pi - z, u
 
 
+def _log_weights(st: _MembershipState, prior: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """Per-star log prior weights, shape (1 + K_f, n_stars): ln pi_i, then ln(1 - pi_i) + ln w_k."""
+    out = np.empty((st.mu.size, prior[0].size))
+    out[0] = prior[0]
+    np.add(prior[1], np.log(st.fw)[:, None], out=out[1:])
+    return out
+
+
 def _weighted_log_densities(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
+    st: _MembershipState, v: np.ndarray, verr: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """ln of each component's weighted, error-convolved density, given the prior terms of :func:`_log_prior_member`."""
-    logp = _log_normal(v, st.mu[:, None], st.sig[:, None] ** 2 + verr2)
-    logp[0] += prior[0]
-    logp[1:] += prior[1] + np.log(st.fw)[:, None]
-    return logp
+    return _log_normal_convolved(v, st.mu[:, None], st.sig[:, None], verr) + _log_weights(st, prior)
 
 
 def _e_step(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, float]:
-    """Responsibilities, shape (1 + K_f, n_stars), and the total ln L: the inner loop of the EM.
+    st: _MembershipState,
+    v: np.ndarray,
+    verr: np.ndarray,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray],
+    verr2: np.ndarray | None = None,
+) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]:
+    """The kernel's E-step with the membership prior: (responsibilities (1 + K_f, n_stars), ln L, aux for the M-step).
 
-    The same numbers as ``_responsibilities(_log_terms(...))`` (up to rounding,
-    tested), written with as few array operations as possible: the largest
-    term of each star is taken out before exponentiating, and only the total
-    ln L is formed.
+    ``verr`` are the errors [km/s] (not squared); ``verr2`` their squares, when kept.
     """
-    logp = _weighted_log_densities(st, v, verr2, prior)
-    top = logp.max(axis=0)
-    np.subtract(logp, top, out=logp)
-    np.exp(logp, out=logp)
-    total = logp.sum(axis=0)
-    logp /= total
-    return logp, float(top.sum() + np.log(total).sum())
+    q, ll, aux = _mixture_e_step(v, verr, st.mu, st.sig, _log_weights(st, prior), verr2)
+    return q, float(ll), aux
 
 
 def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
-    return _weighted_log_densities(st, v, verr2, _log_prior_member(st.alpha, st.log_a, R * R))
+    return _weighted_log_densities(st, v, np.sqrt(verr2), _log_prior_member(st.alpha, st.log_a, R * R))
 
 
 def _memberships(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
@@ -176,80 +190,54 @@ def _log_likelihood(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: n
     return float(logsumexp(_log_terms(st, v, verr2, R)).sum())
 
 
-_HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
-
-
-def _fused_e_step(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, prior: tuple[np.ndarray, np.ndarray, np.ndarray]
-) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """:func:`_e_step` with the intermediates the M-step reuses: (r, ln L, (sigma^2, T, v - mu)).
-
-    ``T = sigma_k^2 + e_i^2`` and the residuals ``v_i - mu_k`` are computed
-    once for both steps, in place where possible: the arrays have only
-    (1 + K_f) x N entries, so the number of numpy calls, not the arithmetic,
-    sets the time.  Equal to :func:`_e_step` to rounding (tested).
-    """
-    s2 = st.sig * st.sig
-    T = s2[:, None] + verr2
-    d = v - st.mu[:, None]
-    logp = d * d
-    logp /= T
-    logp += np.log(T)
-    logp *= -0.5
-    logp[0] += prior[0]
-    logp[1:] += prior[1] + np.log(st.fw)[:, None]
-    top = logp.max(axis=0)
-    logp -= top
-    np.exp(logp, out=logp)
-    total = np.add.reduce(logp, axis=0)
-    logp /= total
-    ll = float(np.add.reduce(top) + np.add.reduce(np.log(total))) - _HALF_LOG_2PI * v.size
-    return logp, ll, (s2, T, d)
-
-
-def _fused_m_step(
+def _m_step(
     st: _MembershipState,
     r: np.ndarray,
-    aux: tuple[np.ndarray, np.ndarray, np.ndarray],
+    aux: tuple[np.ndarray, np.ndarray],
     v: np.ndarray,
-    verr2: np.ndarray,
+    verr: np.ndarray,
     R2: np.ndarray,
     prior: tuple[np.ndarray, np.ndarray, np.ndarray],
     opts: dict[str, Any],
+    verr2: np.ndarray | None = None,
 ) -> tuple[_MembershipState, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The M-step of :func:`_generalised_em` from the responsibilities ``r``: (new state, its prior terms).
 
-    The XD update of :func:`~xdtutorial.model._xd_m_step` written with the
-    intermediates of :func:`_fused_e_step` (``B = sigma^2 (1 - gain) = sigma^2 e^2 / T``),
-    the width clips and holds, then :func:`_spatial_step`.
+    The kernel's XD update (:func:`~xdtutorial.model._mixture_m_step`) with the
+    field widths floored, the cluster's width capped and its mean or width
+    held when asked, the field weights ``S_k / sum S``, then :func:`_spatial_step`.
+    Raises EMFailure when a component lost all its stars.
     """
-    s2, T, d = aux
     S = np.add.reduce(r, axis=1)
-    _check_occupied(S, v.size, "in the distance-aware EM")
-    s2c = s2[:, None]
-    gain = s2c / T
-    b = gain * d
-    b += st.mu[:, None]
-    mu = np.add.reduce(r * b, axis=1) / S
-    b -= mu[:, None]
-    b *= b
-    b += s2c * verr2 / T
-    b *= r
-    var = np.add.reduce(b, axis=1) / S
-    var[1:] = np.maximum(var[1:], opts["floor2"])
-    fix_mean, fix_sigma = opts["fix_mean"], opts["fix_sigma"]
-    if fix_mean is not None:  # sigma_c^2 given mu_c: the XD update about the fixed mean
-        e = gain[0] * (v - fix_mean)
-        mu[0] = fix_mean
-        var[0] = np.dot(r[0], e * e + s2[0] * verr2 / T[0]) / S[0]
-    if fix_sigma is not None:  # mu_c given sigma_c: the error-weighted mean (exact, also at sigma_c = 0)
-        w = r[0] / (fix_sigma**2 + verr2)
-        mu[0], var[0] = np.dot(w, v) / w.sum(), fix_sigma**2
-    var[0] = min(var[0], opts["cap2"])
+    _check_occupied(S, v.size, "in the distance-aware EM", st.vector)
+    mu, var, S = _mixture_m_step(
+        r, aux, v, verr, st.mu, st.sig, S=S, verr2=verr2, fix_mean=opts["fix_mean"], fix_sigma=opts["fix_sigma"],
+        var_floor=opts["var_floor"], var_cap=opts["var_cap"],
+    )
     new = _MembershipState(mu, np.sqrt(var), S[1:] / S[1:].sum(), st.alpha, st.log_a)
     if opts["fit_spatial"]:
         prior = _spatial_step(new, r[0], R2, prior, opts["fit_radius"])
     return new, prior
+
+
+@functools.lru_cache(maxsize=64)
+def _options(
+    n_components: int, field_sigma_floor: float, cluster_sigma_cap: float, fix_mean: float | None,
+    fix_sigma: float | None, fit_spatial: bool, fit_radius: bool,
+) -> dict[str, Any]:
+    """The model limits and holds of one run, in the form :func:`_m_step` and :func:`_extrapolate` use.
+
+    Cached (the survey runs thousands of EM runs with the same few): read it, never change it.
+    """
+    floor2, cap2 = field_sigma_floor**2, cluster_sigma_cap**2
+    return {
+        "floor": field_sigma_floor, "cap": cluster_sigma_cap,
+        "var_floor": np.r_[0.0, np.full(n_components - 1, floor2)],
+        "var_cap": np.r_[cap2, np.full(n_components - 1, np.inf)],
+        "fix_mean": None if fix_mean is None else {0: fix_mean},
+        "fix_sigma": None if fix_sigma is None else {0: fix_sigma},
+        "fit_spatial": fit_spatial, "fit_radius": fit_radius,
+    }
 
 
 def _extrapolate(
@@ -301,15 +289,23 @@ def _generalised_em(
 ) -> tuple[_MembershipState, float, bool, int]:
     """Generalised EM for the distance-aware model; returns (state, ln L, converged, steps).
 
-    The E-step and the velocity M-step are those of the two-component model
-    (:func:`xdtutorial.model._responsibilities`, here as :func:`_e_step`, and
-    :func:`xdtutorial.model._xd_m_step`, Bovy, Hogg & Roweis 2011 eq. 16), with
-    the field widths floored and the cluster width capped; the spatial
-    parameters then take one step that increases the expected log-likelihood
+    The E-step and the velocity M-step are the kernel's, as in the two-component
+    model (:func:`xdtutorial.model._mixture_e_step` with the prior as per-star
+    weights, here :func:`_e_step`, and :func:`xdtutorial.model._mixture_m_step`,
+    Bovy, Hogg & Roweis 2011 eq. 16, here :func:`_m_step`), with the field
+    widths floored and the cluster width capped; the spatial parameters then
+    take one step that increases the expected log-likelihood
     (:func:`_spatial_step`).  The prior terms ln pi_i are computed once per
-    step: the spatial step returns them for the next E-step.  (The steps run
-    as :func:`_fused_e_step` and :func:`_fused_m_step`.)  EM stops when one
+    step: the spatial step returns them for the next E-step.  EM stops when one
     step raises ln L by less than ``tol`` per star; ``steps`` counts E-steps.
+
+    A stop at a fixed point of EM that is not a maximum (the cluster's width
+    near 0 where ln L still rises along it, the score test; two identical
+    components: :func:`_stop_problem`) is followed by one more run from a
+    point beside it (the starts are the model's own, not the user's); if
+    that one does not end higher at a maximum, the result is
+    ``converged=False`` with an :class:`~xdtutorial.errors.EMConvergenceWarning`
+    saying why.
 
     ``fit_radius=False`` holds the Plummer scale, ``fit_spatial=False`` both
     spatial parameters.  ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
@@ -325,37 +321,118 @@ def _generalised_em(
     EM, reached in far fewer steps where EM crawls (a width heading for 0, a
     parameter for its clip).
     """
-    n = v.size
-    R2 = R * R
-    opts = {
-        "floor": field_sigma_floor, "cap": cluster_sigma_cap, "floor2": field_sigma_floor**2,
-        "cap2": cluster_sigma_cap**2, "fix_mean": fix_mean, "fix_sigma": fix_sigma,
-        "fit_spatial": fit_spatial, "fit_radius": fit_radius,
-    }
+    opts = _options(st.mu.size, field_sigma_floor, cluster_sigma_cap, fix_mean, fix_sigma, fit_spatial, fit_radius)
+    verr = np.sqrt(verr2)
+    # numpy's warnings off for the run: every non-finite value is tested (the kernel's E-step redoes
+    # an extreme scale without squares, a component without stars raises EMFailure)
+    with np.errstate(all="ignore"):
+        x, ll, converged, steps = _run(st, v, verr, R, opts, tol, max_iter, accelerate)
+        problem, escape = _stop_problem(x, converged, v, verr, R, opts)
+        if escape is not None:  # one more run from a point beside the fixed point
+            try:
+                x2, ll2, converged2, steps2 = _run(escape, v, verr, R, opts, tol, max_iter, accelerate)
+            except EMFailure:
+                pass
+            else:
+                steps += steps2
+                if ll2 > ll:
+                    x, ll, converged = x2, ll2, converged2
+                    problem, _ = _stop_problem(x, converged, v, verr, R, opts)
+    if problem is None:
+        return x, ll, converged, steps
+    warnings.warn(f"distance-aware EM: {problem}", EMConvergenceWarning, stacklevel=2)
+    return x, ll, False, steps
+
+
+def _run(
+    st: _MembershipState, v: np.ndarray, verr: np.ndarray, R: np.ndarray, opts: dict[str, Any], tol: float,
+    max_iter: int, accelerate: bool,
+) -> tuple[_MembershipState, float, bool, int]:
+    """One run of :func:`_generalised_em`: SQUAREM, falling back to plain EM from the start, or plain EM."""
     if accelerate:
         try:
-            return _squarem(st, v, verr2, R, opts, tol, max_iter)
-        except FloatingPointError:
+            return _squarem(st, v, verr, R, opts, tol, max_iter)
+        except EMFailure:
             pass  # extrapolation led where EM cannot go on (a component emptied): plain EM from the start
+    return _plain_em(st, v, verr, R, opts, tol, max_iter)
+
+
+def _plain_em(
+    st: _MembershipState, v: np.ndarray, verr: np.ndarray, R: np.ndarray, opts: dict[str, Any], tol: float,
+    max_iter: int,
+) -> tuple[_MembershipState, float, bool, int]:
+    """The plain loop of :func:`_generalised_em`."""
+    n = v.size
+    R2 = R * R
+    verr2 = verr * verr
     x = st.copy()
     prior = _log_prior_member(x.alpha, x.log_a, R2)
     ll_old = -np.inf
     for it in range(1, max_iter + 1):
-        r, ll, aux = _fused_e_step(x, v, verr2, prior)
+        r, ll, aux = _e_step(x, v, verr, prior, verr2)
         if ll - ll_old < tol * n and it > 1:
             return x, ll, True, it - 1
         ll_old = ll
-        x, prior = _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        x, prior = _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
     return x, _log_likelihood(x, v, verr2, R), False, max_iter
 
 
+#: As em_fit's rule (xdtutorial.em.STUCK_GAIN, STUCK_WIDTH_RATIO): a cluster width below 1 %
+#: of the median error, where ln L would still rise by more than 1e-3, is not a maximum.
+_STUCK_GAIN, _STUCK_WIDTH_RATIO = 1e-3, 1e-2
+
+
+def _stop_problem(
+    x: _MembershipState, converged: bool, v: np.ndarray, verr: np.ndarray, R: np.ndarray, opts: dict[str, Any]
+) -> tuple[str | None, _MembershipState | None]:
+    """Whether a run that met its tolerance stopped at a fixed point of EM that is no maximum.
+
+    Returns (why, a start beside it) or (None, None).  Two fixed points of EM
+    that are not maxima: two identical components (EM keeps them identical;
+    the start beside it moves them half a width apart), and the cluster's width
+    near 0 (EM's steps in its mean and width shrink like ``sigma^2``; SQUAREM's
+    extrapolation can land on 0) while the score test
+    (:func:`xdtutorial.model._score_gains`) says ln L still rises (the start
+    beside it has the width of the median error).
+    """
+    if not converged:
+        return None, None
+    for j in range(x.mu.size):
+        for k in range(j + 1, x.mu.size):
+            scale = 1.0 + abs(x.mu[j]) + x.sig[k]
+            if abs(x.mu[j] - x.mu[k]) <= 1e-9 * scale and abs(x.sig[j] - x.sig[k]) <= 1e-9 * scale:
+                beside = x.copy()
+                beside.mu[j] -= 0.5 * x.sig[j]
+                beside.mu[k] += 0.5 * x.sig[k]
+                if j == 0 and opts["fix_mean"]:
+                    beside.mu[j] = x.mu[j]
+                return (
+                    f"components {j + 1} and {k + 1} are identical (mean {x.mu[j]:.4f}, width {x.sig[j]:.4f} "
+                    "km/s): a saddle point, not a maximum. Fix: start them apart"
+                ), beside
+    if (opts["fix_sigma"] is None and x.sig[0] < _STUCK_WIDTH_RATIO * verr.max()
+            and x.sig[0] < _STUCK_WIDTH_RATIO * np.median(verr)):
+        q, _, _ = _e_step(x, v, verr, _log_prior_member(x.alpha, x.log_a, R * R))
+        gain_mean, gain_width = _score_gains(q[:1], v, verr, x.mu[:1], x.sig[:1])
+        gain = float(gain_width[0] + (0.0 if opts["fix_mean"] else gain_mean[0]))
+        if gain > _STUCK_GAIN:
+            beside = x.copy()
+            beside.sig[0] = min(float(np.median(verr)), opts["cap"])
+            return (
+                f"the cluster's width {x.sig[0]:.3g} km/s is far below the errors, where EM's steps shrink like "
+                f"sigma^2 (sigma = 0 is a fixed point of EM), but ln L would still rise by about {gain:.3g} along "
+                "its mean and width: not a maximum. Fix: start with a cluster width comparable to the errors"
+            ), beside
+    return None, None
+
+
 def _squarem(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, opts: dict[str, Any], tol: float,
+    st: _MembershipState, v: np.ndarray, verr: np.ndarray, R: np.ndarray, opts: dict[str, Any], tol: float,
     max_iter: int,
 ) -> tuple[_MembershipState, float, bool, int]:
     """The accelerated loop of :func:`_generalised_em` (``accelerate=True``).
 
-    Raises FloatingPointError where EM cannot go on (the caller then runs plain EM).
+    Raises EMFailure where EM cannot go on (the caller then runs plain EM).
 
     The extrapolation length starts capped at 4 EM steps' worth and the cap
     grows fourfold each time it is reached and the point kept (the step-length
@@ -364,35 +441,36 @@ def _squarem(
     """
     n = v.size
     R2 = R * R
+    verr2 = verr * verr
     x = st.copy()
     prior = _log_prior_member(x.alpha, x.log_a, R2)
     step_max = 4.0
-    r, ll, aux = _fused_e_step(x, v, verr2, prior)
+    r, ll, aux = _e_step(x, v, verr, prior, verr2)
     steps = 1
     ahead = None  # the M-step from x, when already taken
     while steps < max_iter:
-        x1, prior1 = ahead if ahead is not None else _fused_m_step(x, r, aux, v, verr2, R2, prior, opts)
+        x1, prior1 = ahead if ahead is not None else _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
         ahead = None
-        r1, ll1, aux1 = _fused_e_step(x1, v, verr2, prior1)
+        r1, ll1, aux1 = _e_step(x1, v, verr, prior1, verr2)
         steps += 1
         if ll1 - ll < tol * n:
             return x1, ll1, True, steps - 1
-        x2, prior2 = _fused_m_step(x1, r1, aux1, v, verr2, R2, prior1, opts)
+        x2, prior2 = _m_step(x1, r1, aux1, v, verr, R2, prior1, opts, verr2)
         xp, capped = _extrapolate(x, x1, x2, opts, step_max)
         if xp is not None:
             prior_p = _log_prior_member(xp.alpha, xp.log_a, R2)
-            r_p, ll_p, aux_p = _fused_e_step(xp, v, verr2, prior_p)
+            r_p, ll_p, aux_p = _e_step(xp, v, verr, prior_p, verr2)
             steps += 1
             if ll_p >= ll1:  # monotone: continue from the extrapolated point, unless EM cannot go on from it
                 try:
-                    ahead = _fused_m_step(xp, r_p, aux_p, v, verr2, R2, prior_p, opts)
-                except FloatingPointError:
+                    ahead = _m_step(xp, r_p, aux_p, v, verr, R2, prior_p, opts, verr2)
+                except EMFailure:
                     ahead = None
                 else:
                     x, prior, r, ll, aux = xp, prior_p, r_p, ll_p, aux_p
                     step_max *= 4.0 if capped else 1.0
                     continue
-        r2, ll2, aux2 = _fused_e_step(x2, v, verr2, prior2)
+        r2, ll2, aux2 = _e_step(x2, v, verr, prior2, verr2)
         steps += 1
         if ll2 - ll1 < tol * n:
             return x2, ll2, True, steps - 1
@@ -444,7 +522,9 @@ def _batched_em(
     """
     n = v.size
     R2 = R * R
-    floor2, cap2 = field_sigma_floor**2, cluster_sigma_cap**2
+    verr = np.sqrt(verr2)
+    opts = _options(starts[0].mu.size, field_sigma_floor, cluster_sigma_cap, None, None, True, True)
+    var_floor, var_cap = opts["var_floor"], opts["var_cap"]
     lo_a, hi_a = _LOG_A_LIMITS
     alpha_lim = (-_ALPHA_LIMIT, _ALPHA_LIMIT)
     mu = np.array([s.mu for s in starts], dtype=float)
@@ -460,89 +540,68 @@ def _batched_em(
     def state(i: int) -> _MembershipState:
         return _MembershipState(mu[i].copy(), sig[i].copy(), fw[i].copy(), float(alpha[i]), float(log_a[i]))
 
-    for it in range(1, max_iter + 1):
-        # E-step (the operations of _fused_e_step, on a stack)
-        s2 = sig * sig
-        T = s2[:, :, None] + verr2
-        d = v - mu[:, :, None]
-        logp = d * d
-        logp /= T
-        logp += np.log(T)
-        logp *= -0.5
-        logp[:, 0] += lp
-        logp[:, 1:] += l1p[:, None, :] + np.log(fw)[:, :, None]
-        top = logp.max(axis=1)
-        logp -= top[:, None, :]
-        np.exp(logp, out=logp)
-        total = np.add.reduce(logp, axis=1)
-        logp /= total[:, None, :]
-        r = logp
-        ll = np.add.reduce(top, axis=1) + np.add.reduce(np.log(total), axis=1) - _HALF_LOG_2PI * n
-        S = np.add.reduce(r, axis=2)
-        done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
-        failed = ~done & ~(S.min(axis=1) >= EMPTY_COMPONENT_FRACTION * n)  # also true for NaN
-        for i in np.flatnonzero(done):
-            out[index[i]] = (state(i), float(ll[i]))
-        keep = ~(done | failed)
-        if not keep.all():
-            if not keep.any():
-                return out
-            mu, sig, fw, alpha, log_a = mu[keep], sig[keep], fw[keep], alpha[keep], log_a[keep]
-            lp, l1p, u, r, S, ll = lp[keep], l1p[keep], u[keep], r[keep], S[keep], ll[keep]
-            T, d, s2 = T[keep], d[keep], s2[keep]
-            index = index[keep]
-        ll_old = ll
-        # M-step (as _fused_m_step)
-        s2c = s2[:, :, None]
-        gain = s2c / T
-        b = gain * d
-        b += mu[:, :, None]
-        mu = np.add.reduce(r * b, axis=2) / S
-        b -= mu[:, :, None]
-        b *= b
-        b += s2c * verr2 / T
-        b *= r
-        var = np.add.reduce(b, axis=2) / S
-        var[:, 1:] = np.maximum(var[:, 1:], floor2)
-        var[:, 0] = np.minimum(var[:, 0], cap2)
-        sig = np.sqrt(var)
-        fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
-        # spatial step (as _spatial_step with fit_radius=True)
-        q = r[:, 0]
-        pi = np.exp(lp)
-        resid = q - pi
-        g0 = resid.sum(axis=1)
-        w = pi * (1.0 - pi)
-        a11 = w.sum(axis=1)
-        dz = 4.0 * u / (1.0 + u)
-        wdz = w * dz
-        a12, a22, g1 = wdz.sum(axis=1), np.einsum("ij,ij->i", wdz, dz), np.einsum("ij,ij->i", resid, dz)
-        ridge = 1e-9 * np.maximum(a11 + a22, 1e-12)
-        a11, a22 = a11 + ridge, a22 + ridge
-        det = a11 * a22 - a12 * a12
-        s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
-        held = _pushes_out_many(log_a, s1, _LOG_A_LIMITS)
-        s0, s1 = np.where(held, g0 / a11, s0), np.where(held, 0.0, s1)
-        held = _pushes_out_many(alpha, s0, alpha_lim)
-        s1 = np.where(held, np.where(_pushes_out_many(log_a, g1, _LOG_A_LIMITS), 0.0, g1 / a22), s1)
-        s0 = np.where(held, 0.0, s0)
-        pending = ~(np.abs(g0 * s0 + g1 * s1) < 1e-12 * n)
-        t = np.minimum(_room_many(alpha, s0, alpha_lim), _room_many(log_a, s1, _LOG_A_LIMITS))
-        s0, s1 = t * s0, t * s1
-        old = np.einsum("ij,ij->i", q, lp - l1p) + l1p.sum(axis=1)
-        for _ in range(8):  # a generalised EM step only needs *an* increase
-            rows = np.flatnonzero(pending)
-            if rows.size == 0:
-                break
-            a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
-            la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
-            t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
-            up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
-            ok = rows[up]
-            alpha[ok], log_a[ok] = a_t[up], la_t[up]
-            lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
-            pending[ok] = False
-            s0, s1 = 0.5 * s0, 0.5 * s1
+    with np.errstate(all="ignore"):  # as in _generalised_em: every non-finite value is tested
+        for it in range(1, max_iter + 1):
+            # E-step: the kernel's, on the stack, with the prior weights of each start
+            log_w = np.empty((mu.shape[0], mu.shape[1], n))
+            log_w[:, 0] = lp
+            np.add(l1p[:, None, :], np.log(fw)[:, :, None], out=log_w[:, 1:])
+            r, ll, aux = _mixture_e_step(v, verr, mu, sig, log_w, verr2)
+            S = np.add.reduce(r, axis=2)
+            done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
+            failed = ~done & ~_occupied(S, n)
+            for i in np.flatnonzero(done):
+                out[index[i]] = (state(i), float(ll[i]))
+            keep = ~(done | failed)
+            if not keep.all():
+                if not keep.any():
+                    return out
+                mu, sig, fw, alpha, log_a = mu[keep], sig[keep], fw[keep], alpha[keep], log_a[keep]
+                lp, l1p, u, r, S, ll = lp[keep], l1p[keep], u[keep], r[keep], S[keep], ll[keep]
+                aux = (aux[0][keep], aux[1][keep])
+                index = index[keep]
+            ll_old = ll
+            # M-step: the kernel's, as _m_step
+            mu, var, S = _mixture_m_step(r, aux, v, verr, mu, sig, S=S, verr2=verr2, var_floor=var_floor,
+                                     var_cap=var_cap)
+            sig = np.sqrt(var)
+            fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
+            # spatial step (as _spatial_step with fit_radius=True)
+            q = r[:, 0]
+            pi = np.exp(lp)
+            resid = q - pi
+            g0 = resid.sum(axis=1)
+            w = pi * (1.0 - pi)
+            a11 = w.sum(axis=1)
+            dz = 4.0 * u / (1.0 + u)
+            wdz = w * dz
+            a12, a22, g1 = wdz.sum(axis=1), np.einsum("ij,ij->i", wdz, dz), np.einsum("ij,ij->i", resid, dz)
+            ridge = 1e-9 * np.maximum(a11 + a22, 1e-12)
+            a11, a22 = a11 + ridge, a22 + ridge
+            det = a11 * a22 - a12 * a12
+            s0, s1 = (a22 * g0 - a12 * g1) / det, (a11 * g1 - a12 * g0) / det
+            held = _pushes_out_many(log_a, s1, _LOG_A_LIMITS)
+            s0, s1 = np.where(held, g0 / a11, s0), np.where(held, 0.0, s1)
+            held = _pushes_out_many(alpha, s0, alpha_lim)
+            s1 = np.where(held, np.where(_pushes_out_many(log_a, g1, _LOG_A_LIMITS), 0.0, g1 / a22), s1)
+            s0 = np.where(held, 0.0, s0)
+            pending = ~(np.abs(g0 * s0 + g1 * s1) < 1e-12 * n)
+            t = np.minimum(_room_many(alpha, s0, alpha_lim), _room_many(log_a, s1, _LOG_A_LIMITS))
+            s0, s1 = t * s0, t * s1
+            old = np.einsum("ij,ij->i", q, lp - l1p) + l1p.sum(axis=1)
+            for _ in range(8):  # a generalised EM step only needs *an* increase
+                rows = np.flatnonzero(pending)
+                if rows.size == 0:
+                    break
+                a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
+                la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
+                t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
+                up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
+                ok = rows[up]
+                alpha[ok], log_a[ok] = a_t[up], la_t[up]
+                lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
+                pending[ok] = False
+                s0, s1 = 0.5 * s0, 0.5 * s1
     lls = _log_likelihoods(mu, sig, fw, alpha, log_a, v, verr2, R)
     for i in range(index.size):
         out[index[i]] = (state(i), float(lls[i]))
@@ -570,6 +629,7 @@ def _log_likelihoods(
     """
     log_fw = np.log(fw)
     R2 = R * R
+    verr = np.sqrt(verr2)
     step = max(1, chunk // max(mu.shape[1] * v.size, 1))
     out = np.empty(mu.shape[0])
     for i in range(0, mu.shape[0], step):
@@ -577,8 +637,11 @@ def _log_likelihoods(
         u = R2 * np.exp(-2.0 * log_a[sl])[:, None]
         z = alpha[sl, None] - 2.0 * np.log1p(u)
         log_pi = log_expit(z)
-        logp = _log_normal(v, mu[sl, :, None], sig[sl, :, None] ** 2 + verr2)
-        logp[:, 0] += log_pi
-        logp[:, 1:] += (log_pi - z)[:, None, :] + log_fw[sl, :, None]
-        out[sl] = logsumexp(logp, axis=1).sum(axis=-1)
+        for check in (False, True):  # the fast form; tested on the totals, redone safely if one is not finite
+            logp = _log_normal_convolved(v, mu[sl, :, None], sig[sl, :, None], verr, check=check)
+            logp[:, 0] += log_pi
+            logp[:, 1:] += (log_pi - z)[:, None, :] + log_fw[sl, :, None]
+            out[sl] = logsumexp(logp, axis=1).sum(axis=-1)
+            if np.isfinite(out[sl]).all():
+                break
     return out

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._em_fast import FastEM, squarem
-from ._numerics import RNGLike, as_generator, central_hessian
+from ._numerics import RNGLike, as_generator, central_hessian, invert_information
 from ._validation import (
     MIN_STARS_FIT,
     as_float_array,
@@ -32,16 +32,15 @@ from ._validation import (
     check_probability,
     check_total_variance,
 )
-from .errors import EMConvergenceWarning, ImplausibleVelocityWarning
+from .errors import EMConvergenceWarning, EMFailure, ImplausibleVelocityWarning  # noqa: F401  (EMFailure: raised here)
 from .model import (
     _canonical,
-    _check_occupied,
     _check_params,
     _check_variances,
-    _component_log_densities,
     _fmt,
-    _responsibilities,
-    _xd_m_step,
+    _mixture_e_step,
+    _mixture_em_step,
+    _score_gains,
     log_likelihood,
 )
 
@@ -55,7 +54,7 @@ from .model import (
 FAST_EM_MIN_STARS = 10_000
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class FitResult:
     """Result of a fit, in this package's parameter order.
 
@@ -81,6 +80,13 @@ class FitResult:
         and after the last, ``n_iter + 1`` values); otherwise empty.
     error : str or None, default=None
         Why the fit failed (then ``params`` is the start), or None.
+
+    Notes
+    -----
+    The arrays are read-only copies (a result cannot be changed in place).
+    Two results are equal when every field is: arrays element by element
+    (NaN equal to NaN), so ``==`` gives one bool.  The printed form shows the
+    parameters and the length of the history, not every value.
     """
 
     params: np.ndarray
@@ -91,31 +97,92 @@ class FitResult:
     history: np.ndarray = dataclasses.field(default_factory=lambda: np.empty(0))
     error: str | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("params", "history"):
+            arr = np.array(getattr(self, name), dtype=float, copy=True)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FitResult):
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+            if isinstance(getattr(self, f.name), np.ndarray)
+            else getattr(self, f.name) == getattr(other, f.name)
+            or (getattr(self, f.name) != getattr(self, f.name) and getattr(other, f.name) != getattr(other, f.name))
+            for f in dataclasses.fields(self)
+        )
+
+    __hash__ = None  # type: ignore[assignment]  (holds arrays)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{x:.6g}" for x in self.params)
+        return (
+            f"FitResult(method={self.method!r}, params=[{params}], log_likelihood={self.log_likelihood:.10g}, "
+            f"n_iter={self.n_iter}, converged={self.converged}, history=<{self.history.size} values>, "
+            f"error={self.error!r})"
+        )
+
 
 def _em_update(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> tuple[np.ndarray, float]:
     """One EM step from ``p``; returns (new parameters, log-likelihood at ``p``).
 
-    ``verr`` are the uncertainties [km/s] (zeros for the naive model).  ``p``
-    needs positive widths and fractions, in either order; the labels of the
-    new parameters are those of ``p`` (not yet canonical).
+    The kernel's E- and M-step (:func:`xdtutorial.model._mixture_em_step`) with
+    K = 2.  ``verr`` are the uncertainties [km/s] (zeros for the naive model).
+    ``p`` needs positive fractions and total widths, in either order; the labels of
+    the new parameters are those of ``p`` (not yet canonical).
     """
-    verr2 = verr**2
-    _check_variances(p, float(verr2.min()))
-    # E-step: responsibilities q_ik = f_k N(v_i | mu_k, sigma_k^2 + verr_i^2) / sum_j (...)
-    q, log_norm = _responsibilities(_component_log_densities(p, v, verr))
-    S = q.sum(axis=1)
-    _check_occupied(S, v.size, f"from parameters {_fmt(p)}")
-    # M-step: Bovy, Hogg & Roweis (2011) eq. 16 in 1-D, and f_1 = S_1 / N
-    mu, var = _xd_m_step(q, v, verr2, np.array([p[0], p[2]]), np.array([p[1], p[3]]))
-    new = np.array([mu[0], np.sqrt(var[0]), mu[1], np.sqrt(var[1]), S[0] / v.size])
-    return new, float(log_norm.sum())
+    _check_variances(p, float(verr.min()))
+    mu, sig, w, ll = _mixture_em_step(v, verr, p[[0, 2]], p[[1, 3]], np.array([p[4], 1.0 - p[4]]), params=p)
+    return np.array([mu[0], sig[0], mu[1], sig[1], w[0]]), ll
 
 
-def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> str | None:
+#: A fit whose ln L would still rise by more than this along one mean or width (the score
+#: test of :func:`xdtutorial.model._score_gains`) has not reached a maximum.
+STUCK_GAIN = 1e-3
+#: The score test runs when a width is below this share of the median error: there EM's steps
+#: in that component's mean and width shrink like (sigma / verr)^2, and EM can stop anywhere.
+STUCK_WIDTH_RATIO = 1e-2
+
+
+def _stuck(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float, median_err: float) -> str | None:
+    """Why EM stopped short of a maximum at a width near 0 (EM cannot move a width at 0), or None."""
+    sig = p[[1, 3]]
+    if not np.any(sig < STUCK_WIDTH_RATIO * median_err):
+        return None
+    with np.errstate(all="ignore"):
+        q, _, _ = _mixture_e_step(v, verr, p[[0, 2]], sig, np.log([[p[4]], [1.0 - p[4]]]))
+    narrow = sig < STUCK_WIDTH_RATIO * np.median(verr)
+    empty = narrow & (q.sum(axis=1) < 1.0)
+    if np.any(empty):  # its stars' q ~ 0: the score says nothing, and EM cannot move it either
+        k = int(np.argmax(empty))
+        return (
+            f"EM stopped at {_fmt(p)}, where component {k + 1} has width {sig[k]:.3g} km/s, far below the errors, "
+            f"and holds {q[k].sum():.2g} stars: sigma = 0 is a fixed point of EM, and a spike that holds no star is "
+            "the one-component model, not a maximum of two. Fix: start with widths comparable to the spread of the "
+            "velocities, e.g. initial_guess(v, distance)"
+        )
+    gains = np.add(*_score_gains(q, v, verr, p[[0, 2]], sig))
+    if not gains.sum() > gain_tol:
+        return None
+    k = int(np.argmax(gains))
+    return (
+        f"EM stopped at {_fmt(p)}, where component {k + 1}'s width {sig[k]:.3g} km/s is far below the errors: "
+        f"sigma = 0 is a fixed point of EM (its steps shrink like sigma^2), but not a maximum here: ln L would "
+        f"still rise by about {gains.sum():.3g} along the means and widths. Fix: start with widths comparable "
+        "to the spread of the velocities, e.g. initial_guess(v, distance)"
+    )
+
+
+def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray, gain_tol: float = STUCK_GAIN) -> str | None:
     """Why a fit that stopped on its tolerance has not found a maximum, or None.
 
     * Identical components: EM keeps a symmetric start symmetric exactly, so it stops at the
       saddle point where both components are one Gaussian (NGC 288: ln L -1729 against -1289).
+    * A width near 0 where ln L still rises (the score test, :func:`_stuck`): sigma = 0 is a
+      fixed point of EM (NGC 288 from sigma1 = 0: ln L -1546.6 against -1288.8).  A width at 0
+      that *is* the maximum (an unresolved dispersion) passes.
     * Errors that swamp the data (median error > 10 times the spread of the velocities): the
       likelihood is flat and EM cannot move from its start.  A rule on the data, so a fit
       started at its own optimum stays converged.
@@ -124,15 +191,36 @@ def _diagnose(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> str | None:
     if abs(p[0] - p[2]) <= 1e-9 * scale and abs(p[1] - p[3]) <= 1e-9 * scale:
         return (
             f"the two components are identical at {_fmt(p)}: a saddle point, not a maximum (EM keeps a "
-            "symmetric start symmetric). Start from two different components, e.g. initial_guess(v, distance)"
+            "symmetric start symmetric). Fix: start from two different components, e.g. initial_guess(v, distance)"
         )
-    if np.median(verr) > 10.0 * np.std(v):
+    median_err = float(np.median(verr))
+    stuck = _stuck(p, v, verr, gain_tol, median_err)
+    if stuck:
+        return stuck
+    if median_err > 10.0 * np.std(v):
         return (
-            f"the errors (median {np.median(verr):.3g} km/s) are larger than the spread of the velocities "
+            f"the errors (median {median_err:.3g} km/s) are larger than the spread of the velocities "
             f"({np.std(v):.3g} km/s): the likelihood is flat and EM cannot move from its start. Check the "
             "units of verr"
         )
     return None
+
+
+#: Data whose largest magnitude lies outside [2^-SAFE_EXPONENT, 2^SAFE_EXPONENT] km/s are fitted in
+#: units of a power of two (exact), so that the squares in the M-step neither underflow nor overflow.
+SAFE_EXPONENT = 200
+
+
+def _unit_of(v: np.ndarray, verr: np.ndarray, p: np.ndarray) -> float:
+    """1, or a power of two near the data's magnitude when it is far from 1 km/s (then fit in that unit)."""
+    top = max(float(v.max()), -float(v.min()), float(verr.max()), abs(p[0]), abs(p[2]), p[1], p[3])
+    exponent = np.frexp(top)[1] if top > 0 else 0
+    return float(np.ldexp(1.0, exponent)) if abs(exponent) > SAFE_EXPONENT else 1.0
+
+
+def _in_unit(p: np.ndarray, unit: float) -> np.ndarray:
+    """Parameters with velocities in ``unit`` (a power of two: exact)."""
+    return p * np.array([1.0 / unit] * 4 + [1.0])
 
 
 def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.ndarray:
@@ -173,15 +261,18 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
         zero total variance (``sigma_k = 0`` for a star with ``verr_i = 0``).
     TypeError
         ``deconvolve`` is not a bool.
-    FloatingPointError
-        A component lost all its stars, or collapsed to zero width without errors.
+    EMFailure
+        (A FloatingPointError) a component lost all its stars, or collapsed to
+        zero width without errors; ``params`` of the exception is the start.
     """
     v, verr = as_velocity_arrays(v, verr)
     p = _check_params(params)
     if not check_bool("deconvolve", deconvolve):
         verr = np.zeros_like(verr)
     check_total_variance(p, verr)
-    return _canonical(_em_update(p, v, verr)[0])
+    unit = _unit_of(v, verr, p)
+    new = _em_update(_in_unit(p, unit), v / unit, verr / unit)[0]
+    return _canonical(_in_unit(new, 1.0 / unit))
 
 
 def em_fit(
@@ -237,8 +328,11 @@ def em_fit(
         start first and ``params`` last (for plain EM, before every step and
         at the end: ``n_iter + 1`` values).
         ``converged`` is False, with an :class:`EMConvergenceWarning`, also
-        when EM stopped at a saddle point (two identical components) or could
-        not move because the errors swamp the data.
+        when EM stopped at a fixed point that is not a maximum (two identical
+        components; a width at or near 0 where the likelihood still rises, the
+        score test) or could not move because the errors swamp the data.
+        Data far from 1 km/s (1e-300 or 1e160) are fitted in a power-of-two
+        unit, exactly, and the results given in km/s.
 
     Raises
     ------
@@ -248,8 +342,9 @@ def em_fit(
         this is an ordinary Gaussian mixture.
     TypeError
         An option of the wrong type (``max_iter=2.5``, ``deconvolve="no"``).
-    FloatingPointError
-        A component lost all its stars (the start was hopeless).
+    EMFailure
+        (A FloatingPointError) a component lost all its stars (the start was
+        hopeless); its ``params`` are where EM stopped.
 
     Warns
     -----
@@ -264,14 +359,19 @@ def em_fit(
     if not check_bool("deconvolve", deconvolve):
         verr = np.zeros_like(verr)
     check_total_variance(p, verr)
-    if v.size >= FAST_EM_MIN_STARS:
+    n = v.size
+    # far from 1 km/s (1e-300 or 1e160), fit in a power-of-two unit (exact); ln L shifts by -n ln(unit)
+    unit = _unit_of(v, verr, p)
+    if unit != 1.0:
+        v, verr, p = v / unit, verr / unit, _in_unit(p, unit)
+    verr_min = float(verr.min())
+    if n >= FAST_EM_MIN_STARS and (verr_min == 0.0 or verr_min > 1e-150):  # FastEM takes the squared errors
         update = FastEM(v, verr**2).update
     else:
 
         def update(p: np.ndarray) -> tuple[np.ndarray, float]:
             return _em_update(p, v, verr)
 
-    n = v.size
     if accelerate:
         p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
         p = _canonical(p)
@@ -291,16 +391,18 @@ def em_fit(
     if not converged:
         problem = (
             f"EM did not converge in {max_iter} steps (last gain {history[-1] - history[-2]:.3g}); "
-            "returning the last parameters"
+            "returning the last parameters. Fix: raise max_iter, or start nearer the maximum"
         )
     else:
-        problem = _diagnose(p, v, verr)
+        problem = _diagnose(p, v, verr, max(STUCK_GAIN, 1e3 * tol * n))
         converged = problem is None
+    if unit != 1.0:
+        p, history = _in_unit(p, 1.0 / unit), list(np.array(history) - n * np.log(unit))
     if problem:
         warnings.warn(problem, EMConvergenceWarning, stacklevel=2)
     return FitResult(
         params=p,
-        log_likelihood=history[-1],
+        log_likelihood=float(history[-1]),
         n_iter=n_calls - 1,
         converged=converged,
         method="EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)",
@@ -549,14 +651,11 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
             )
     # all points of the central-difference stencil are evaluated in one batch
     info = -central_hessian(lambda points: log_likelihood(points, v, verr), p, h)
-    try:
-        if not np.all(np.isfinite(info)):
-            raise np.linalg.LinAlgError  # cholesky does not raise on NaN
-        cov = np.linalg.inv(np.linalg.cholesky(info))
-    except np.linalg.LinAlgError:
+    cov, problem = invert_information(info)
+    if cov is None:
         raise ValueError(
-            f"the information matrix at {_fmt(p)} is not positive definite: not a maximum, or "
-            "one on the edge of the valid region; use MCMC for the uncertainties"
-        ) from None
-    return np.sqrt(np.sum(cov**2, axis=0))
+            f"the information matrix at {_fmt(p)} is {problem}: not a maximum, or "
+            "one on the edge of the valid region. Fix: use MCMC (notebook 05) for the uncertainties"
+        )
+    return np.sqrt(np.diag(cov))
 

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import logit
+from scipy.special import log_expit, logit
 
 from ._membership_em import (  # noqa: F401  (the engine's names are part of this module's private API)
     _ALPHA_LIMIT,
@@ -44,15 +44,15 @@ from ._membership_em import (  # noqa: F401  (the engine's names are part of thi
     _batched_em,
     _e_step,
     _extrapolate,
-    _fused_e_step,
-    _fused_m_step,
     _generalised_em,
     _log_likelihood,
     _log_likelihoods,
     _log_prior_member,
     _log_terms,
+    _m_step,
     _memberships,
     _MembershipState,
+    _options,
     _spatial_step,
 )
 from ._numerics import RNGLike, as_generator, central_hessian, logsumexp
@@ -66,6 +66,7 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
+from .errors import EMFailure
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
@@ -211,7 +212,7 @@ def _label_swaps(
         start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
         try:
             fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, accelerate=True, **limits)
-        except FloatingPointError:
+        except EMFailure:
             continue
         out.append((fit, ll))
     return out
@@ -271,7 +272,11 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
     Returns
     -------
     ndarray
-        Same shape as ``R``, values in (0, 1).
+        Same shape as ``R``, values in [0, 1): computed as
+        ``expit(logit(p0) - 2 ln(1 + (R/a)^2))``, with ``R/a`` formed before
+        squaring, so any ``a`` in the float range works (``a = 1e-300``: 0
+        beyond the centre; ``a = 1e200``: ``p0`` everywhere); a value below
+        the smallest float is 0.
 
     Raises
     ------
@@ -288,8 +293,11 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
     p_centre = check_probability("p_centre", p_centre, open_interval=True)
     r_scale = check_positive_float("r_scale", r_scale, fix=f"pass one Plummer scale radius in arcsec; {order}")
     R = as_float_array("R", R, ndim=None, allow_empty=True, nonnegative=True)
-    alpha = logit(p_centre)
-    return np.exp(_log_prior_member(alpha, np.log(r_scale), R * R)[0])
+    # (R / a)^2, not R^2 / a^2: no overflow or underflow to 0/0 for any a in the float range
+    # (a = 1e-300 puts every R > 0 far outside: pi = 0; a = 1e200 every R inside: pi = p0)
+    with np.errstate(over="ignore"):
+        u = np.square(R / r_scale)
+    return np.exp(log_expit(logit(p_centre) - 2.0 * np.log1p(u)))
 
 
 
@@ -299,9 +307,15 @@ def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> 
     ``u = R^2 / (a^2 + R^2)`` is uniform for the untruncated profile.  While at least half of
     the profile lies inside ``r_max`` the draws beyond it are redrawn (the tutorial's mocks, and
     their random streams, since the start), in at most 64 rounds; otherwise, and for any draws
-    still missing, ``u`` is drawn uniform below ``u_max = r_max^2 / (a^2 + r_max^2)`` directly.
+    still missing, ``u`` is drawn uniform below ``u_max = r_max^2 / (a^2 + r_max^2)`` directly;
+    where ``u_max`` underflows (``a`` beyond ~1e6 ``r_max``, up to 1e308) the same radii are drawn as
+    ``R^2 = t r_max^2 / (1 + (1 - t) (r_max / a)^2)``, ``t`` uniform, which squares no large width.
     """
-    u_max = r_max**2 / (a**2 + r_max**2)
+    if max(a, r_max) < 1e150:
+        u_max = r_max**2 / (a**2 + r_max**2)
+    else:  # the same, without squaring a width beyond the float range (a = 1e200: u_max = 0)
+        with np.errstate(over="ignore", under="ignore"):
+            u_max = float(1.0 / (1.0 + np.square(a / r_max)) if a > r_max else 1.0 - 1.0 / (1.0 + np.square(r_max / a)))
     radii = [np.empty(0)]
     for _ in range(64 if u_max >= 0.5 else 0):
         if sum(len(r) for r in radii) >= n:
@@ -310,9 +324,12 @@ def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> 
         r = a * np.sqrt(u / (1.0 - u))
         radii.append(r[r <= r_max])
     missing = n - sum(len(r) for r in radii)
-    if missing > 0:
+    if missing > 0 and u_max > 1e-12:
         u = u_max * rng.random(missing)
         radii.append(np.minimum(a * np.sqrt(u / (1.0 - u)), r_max))
+    elif missing > 0:  # a >> r_max: R^2 = t r_max^2 / (1 + (1 - t) (r_max/a)^2), t uniform (u_max underflows)
+        t = rng.random(missing)
+        radii.append(r_max * np.sqrt(t / (1.0 + (1.0 - t) * np.square(r_max / a))))
     return np.concatenate(radii)[:n]
 
 

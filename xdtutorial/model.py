@@ -8,9 +8,17 @@ with measured velocity ``v_i`` and uncertainty ``verr_i`` has, under component
 2010; Bovy, Hogg & Roweis 2011): the intrinsic Gaussian convolved with the
 star's own error distribution.
 
-The E-step (:func:`_responsibilities`) and the extreme-deconvolution M-step
-(:func:`_xd_m_step`, Bovy, Hogg & Roweis 2011, eq. 16 in 1-D) are written once,
-here; :mod:`xdtutorial.em` and :mod:`xdtutorial.membership` use them.
+The one 1-D mixture kernel of the package is here too: the E-step
+(:func:`_mixture_e_step`, responsibilities from one :func:`~xdtutorial._numerics.logsumexp`)
+and the extreme-deconvolution M-step (:func:`_mixture_m_step`, Bovy, Hogg &
+Roweis 2011, eq. 16 in 1-D) for K components, with optional per-star prior
+weights, a fixed mean or width, floors and caps.  The two-component model
+(:mod:`xdtutorial.em`, K = 2) and the distance-aware model
+(:mod:`xdtutorial._membership_em`, 1 + K_f components with a prior per star)
+both run it; :class:`xdtutorial._em_fast.FastEM` is its blocked large-N form for
+K = 2 (tested equal).  Both steps work with widths, not variances
+(``sqrt(sigma^2 + verr^2)`` as ``hypot``, residuals divided by it), so that
+neither underflows nor overflows for any scale of the data.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from ._validation import (
     check_params,
     check_total_variance,
 )
+from .errors import EMFailure
 
 #: Names of the five model parameters, in order.
 PARAM_NAMES: tuple[str, ...] = ("mean1", "sigma1", "mean2", "sigma2", "frac1")
@@ -103,14 +112,42 @@ def _valid(p: np.ndarray) -> np.ndarray:
         return finite & (f1 > 0) & (f1 < 1) & (s1 >= 0) & (s1 <= s2)
 
 
-def _log_normal(x: Any, mean: Any, var: Any) -> np.ndarray:
-    """ln N(x | mean, var), broadcasting; ``var`` is the *total* (intrinsic + error) variance.
+def _log_normal(x: Any, mean: Any, sd: Any) -> np.ndarray:
+    """ln N(x | mean, sd^2), broadcasting; ``sd`` is the *total* width ``sqrt(sigma_k^2 + verr_i^2)``.
 
     The one error-convolved Gaussian of the package: the likelihood, the model
     density and the distance-aware model all call it with
-    ``var = sigma_k**2 + verr_i**2``.
+    ``sd = hypot(sigma_k, verr_i)``.  Written with the standardised residual
+    ``(x - mean) / sd`` and ``ln sd``, so that it neither underflows nor
+    overflows for widths anywhere in the float range (1e-300 or 1e160 km/s):
+    a residual of many widths gives ``-inf``, never NaN.
     """
-    return -0.5 * ((x - mean) ** 2 / var + np.log(2.0 * np.pi * var))
+    z = np.subtract(x, mean) / sd
+    return -0.5 * z * z - np.log(sd) - _HALF_LOG_2PI
+
+
+_HALF_LOG_2PI = 0.5 * float(np.log(2.0 * np.pi))
+#: Below this a variance has left the float range's full precision (subnormals start at 2.2e-308):
+#: the kernel and the likelihood then work with widths (hypot) instead.
+_TINY_VAR = 1e-290
+
+
+def _log_normal_convolved(x: Any, mean: Any, sig: Any, verr: Any, *, check: bool = True) -> np.ndarray:
+    """ln N(x | mean, sig^2 + verr^2), broadcasting: the error-convolved Gaussian of every ln L.
+
+    Computed with the total variance ``var = sig^2 + verr^2`` as
+    ``-((x - mean)^2 / var + ln(2 pi var)) / 2`` (fast); where a square leaves
+    the float range (a variance below 1e-290, near the subnormals, or a NaN or
+    infinite result) it is redone by :func:`_log_normal` with ``hypot(sig, verr)``,
+    which forms no square.  ``check=False`` skips that test (one pass over
+    the result), for a caller that tests its own, smaller, result instead.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        var = np.multiply(sig, sig) + np.multiply(verr, verr)
+        out = -0.5 * (np.subtract(x, mean) ** 2 / var + np.log(2.0 * np.pi * var))
+        if check and not (np.isfinite(np.add.reduce(out, axis=None)) and np.min(var) > _TINY_VAR):
+            out = _log_normal(x, mean, np.hypot(sig, verr))
+    return out
 
 
 def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
@@ -137,12 +174,9 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
 
 def _component_log_densities(p: np.ndarray, v: np.ndarray, verr: np.ndarray) -> np.ndarray:
     """:func:`component_log_densities` on checked arrays (the EM step calls it every iteration)."""
-    means = p[..., [0, 2], None]
-    sig2 = p[..., [1, 3], None] ** 2
     with np.errstate(divide="ignore"):
         logw = np.log(np.stack([p[..., 4], 1.0 - p[..., 4]], axis=-1))[..., None]
-    var = sig2 + verr**2
-    return logw + _log_normal(v, means, var)
+    return logw + _log_normal_convolved(v, p[..., [0, 2], None], p[..., [1, 3], None], verr)
 
 
 def log_likelihood(params: Any, v: Any, verr: Any) -> float | np.ndarray:
@@ -249,8 +283,8 @@ def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
     block = max(1, _DENSITY_BLOCK // grid.shape[0])
     log_sum = np.full(grid.shape[0], -np.inf)
     for start in range(0, verr.size, block):
-        e2 = verr[start:start + block] ** 2
-        terms = [np.log(frac) + _log_normal(grid, mean, sigma**2 + e2)
+        e = verr[start:start + block]
+        terms = [np.log(frac) + _log_normal_convolved(grid, mean, sigma, e)
                  for mean, sigma, frac in ((p[0], p[1], p[4]), (p[2], p[3], 1.0 - p[4]))]
         log_sum = np.logaddexp(log_sum, logsumexp(terms, axis=(0, 2)))
     return np.exp(log_sum - np.log(verr.size))
@@ -312,15 +346,17 @@ def _canonical(p: np.ndarray) -> np.ndarray:
 
 #: A component whose summed responsibility, in units of 1e-12 times the number of
 #: stars, falls below this has "lost all its stars": EM cannot continue from there.
-#: (The same rule, S_k < 1e-12 N, in the textbook EM, the fast kernel and the
+#: (The same rule, S_k < 1e-12 N, in the kernel, its blocked form and the
 #: distance-aware EM.)
 EMPTY_COMPONENT_FRACTION = 1e-12
 
 
+# ----------------------------------------------------------------------------- the 1-D mixture kernel
 def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The E-step: responsibilities ``q_ik`` from the log weighted densities.
 
-    ``q_ik = f_k N_ik / sum_j f_j N_ij``, computed in log space.
+    ``q_ik = f_k N_ik / sum_j f_j N_ij``, computed in log space by the one
+    :func:`~xdtutorial._numerics.logsumexp` (``logp`` is not changed).
 
     Parameters
     ----------
@@ -336,66 +372,272 @@ def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.n
     log_norm : ndarray, shape of ``logp`` without ``axis``
         ``ln sum_k f_k N_ik``, each star's log-likelihood.
     """
-    log_norm = logsumexp(logp, axis=axis)
-    return np.exp(logp - np.expand_dims(log_norm, axis)), log_norm
+    with np.errstate(invalid="ignore"):  # a star whose every density underflows: NaN, not a warning
+        log_norm, q = logsumexp(np.array(logp, dtype=float), axis=axis, return_weights=True)
+    return q, log_norm
 
 
-def _check_occupied(S: np.ndarray, n_stars: int, where: str) -> None:
-    """Raise if a component lost all its stars (summed responsibilities ``S``, shape (n_components,))."""
-    if not S.min() >= EMPTY_COMPONENT_FRACTION * n_stars:  # also true for NaN
-        raise FloatingPointError(
-            f"a component lost all its stars (summed responsibilities {', '.join(f'{x:.3g}' for x in S)}) "
-            f"{where}: start elsewhere"
-        )
+def _mixture_e_step(
+    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, log_w: Any, verr2: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """E-step of the 1-D mixture kernel: responsibilities and ln L of K error-convolved Gaussians.
 
-
-def _xd_m_step(
-    q: np.ndarray, v: np.ndarray, verr2: np.ndarray, mu: np.ndarray, sig: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """M-step of extreme deconvolution for 1-D Gaussians (Bovy, Hogg & Roweis 2011, eq. 16).
-
-    Each star's true velocity under component k has mean
-    ``b_ik = mu_k + sigma_k^2 / T_ik (v_i - mu_k)`` and variance
-    ``B_ik = sigma_k^2 - sigma_k^4 / T_ik``, with ``T_ik = sigma_k^2 + verr_i^2``;
-    then ``mu_k' = sum_i q_ik b_ik / S_k`` and
-    ``sigma_k'^2 = sum_i q_ik [(b_ik - mu_k')^2 + B_ik] / S_k`` with
-    ``S_k = sum_i q_ik``.
+    ``ln(w_ik N(v_i | mu_k, T_ik))`` with ``T_ik = sigma_k^2 + verr_i^2``,
+    normalised over the components by one :func:`~xdtutorial._numerics.logsumexp`.
+    When a square leaves the float range (a variance below 1e-290 (km/s)^2,
+    near the subnormals, or ln L NaN or infinite), the step is redone with the
+    total width ``s_ik = hypot(sigma_k, verr_i)`` and ``(v_i - mu_k) / s_ik``,
+    which forms no square (ten times slower, so only then).  Call it under
+    ``np.errstate(all="ignore")`` (the loops do, once per run): the first try
+    at such a scale divides by 0 or overflows before it is redone.
 
     Parameters
     ----------
-    q : ndarray, shape (n_components, n_stars)
-        Responsibilities.
-    v : ndarray, shape (n_stars,)
-        Velocities [km/s].
-    verr2 : ndarray, shape (n_stars,)
-        Squared uncertainties [(km/s)^2]; zeros give the ordinary Gaussian-mixture M-step.
-    mu, sig : ndarray, shape (n_components,)
-        Current means and widths [km/s].
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    mu, sig : ndarray, shape (..., K)
+        Means and intrinsic widths [km/s] (leading axes: many states at once).
+    log_w : array_like, broadcastable to shape (..., K, n_stars)
+        Log prior weights: ``ln f_k`` as shape (K, 1), or per star (the
+        distance-aware model's ``ln pi(R_i)`` and ``ln(1 - pi(R_i)) + ln w_k``).
+    verr2 : ndarray, shape (n_stars,), optional
+        ``verr**2``, when the caller keeps it (saves a multiplication a step).
 
     Returns
     -------
-    new_mu, new_var : ndarray, shape (n_components,)
-        Updated means [km/s] and variances [(km/s)^2].
+    q : ndarray, shape (..., K, n_stars)
+        Responsibilities.
+    log_like : ndarray, shape (...)
+        Total ln L.
+    aux : (g, d)
+        For the M-step, shape (..., K, n_stars): the gains ``g_ik = sigma_k^2 / T_ik``
+        (in [0, 1]) and the residuals ``d_ik = v_i - mu_k``.
     """
-    S = q.sum(axis=1)
-    sig2 = sig[:, None] ** 2
-    gain = sig2 / (sig2 + verr2)
-    b = mu[:, None] + gain * (v - mu[:, None])
-    new_mu = (q * b).sum(axis=1) / S
-    new_var = (q * ((b - new_mu[:, None]) ** 2 + sig2 * (1.0 - gain))).sum(axis=1) / S
-    return new_mu, new_var
+    sig2 = sig * sig
+    T = sig2[..., None] + (verr * verr if verr2 is None else verr2)
+    d = v - mu[..., None]
+    logp = d * d
+    logp /= T
+    logp += np.log(T)
+    logp *= -0.5
+    logp += log_w
+    log_norm, q = logsumexp(logp, axis=-2, return_weights=True)
+    ll = np.add.reduce(log_norm, axis=-1) - _HALF_LOG_2PI * v.size
+    if not (np.isfinite(ll).all() and T.min() > _TINY_VAR):  # a square left the float range: no squares
+        s = np.hypot(sig[..., None], verr)
+        logp = _log_normal(v, mu[..., None], s)
+        logp += log_w
+        log_norm, q = logsumexp(logp, axis=-2, return_weights=True)
+        ll = np.add.reduce(log_norm, axis=-1)
+        T = np.square(sig[..., None] / s)  # the gain, here
+        return q, ll, (T, d)
+    T = np.divide(sig2[..., None], T, out=T)  # the gain
+    return q, ll, (T, d)
 
 
-def _check_variances(p: np.ndarray, min_verr2: float) -> None:
-    """Refuse a zero total variance: the naive mixture's likelihood singularity."""
-    if min(p[1], p[3]) ** 2 + min_verr2 <= 0.0:
-        raise FloatingPointError(
-            f"a component collapsed to zero width at {_fmt(p)}: without measurement errors a "
-            "Gaussian mixture's likelihood is unbounded when a component sits on one star; "
-            "start elsewhere, or use the errors (deconvolve=True)"
+def _occupied(S: np.ndarray, n_stars: int) -> np.ndarray:
+    """Whether every component keeps some stars: ``S_k >= 1e-12 N`` for all k (False for NaN), shape (...)."""
+    return S.min(axis=-1) >= EMPTY_COMPONENT_FRACTION * n_stars
+
+
+def _check_occupied(S: np.ndarray, n_stars: int, where: Any, params: Any = None) -> None:
+    """Raise EMFailure if a component lost all its stars (summed responsibilities ``S``, shape (K,)).
+
+    ``where`` (for the message) and ``params`` (for the exception) may be callables giving them,
+    called only then.
+    """
+    if not _occupied(S, n_stars):
+        where = where() if callable(where) else where
+        params = params() if callable(params) else params
+        raise EMFailure(
+            f"a component lost all its stars (summed responsibilities {', '.join(f'{x:.3g}' for x in S)}) "
+            f"{where}: EM cannot continue. Fix: start elsewhere (e.g. from initial_guess)",
+            params,
         )
 
 
+def _mixture_m_step(
+    q: np.ndarray,
+    aux: tuple[np.ndarray, np.ndarray],
+    v: np.ndarray,
+    verr: np.ndarray,
+    mu: np.ndarray,
+    sig: np.ndarray,
+    *,
+    S: np.ndarray | None = None,
+    verr2: np.ndarray | None = None,
+    fix_mean: dict[int, float] | None = None,
+    fix_sigma: dict[int, float] | None = None,
+    var_floor: Any = None,
+    var_cap: Any = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The deconvolving M-step of the kernel (Bovy, Hogg & Roweis 2011, eq. 16 in 1-D), K components.
+
+    Each star's true velocity under component k has mean
+    ``b_ik = mu_k + g_ik (v_i - mu_k)`` and variance ``B_ik = sigma_k^2 (1 - g_ik)``,
+    with the gain ``g_ik = sigma_k^2 / T_ik`` and ``T_ik = sigma_k^2 + verr_i^2``;
+    then ``mu_k' = sum_i q_ik b_ik / S_k`` and
+    ``sigma_k'^2 = sum_i q_ik [(b_ik - mu_k')^2 + B_ik] / S_k`` with
+    ``S_k = sum_i q_ik``, written with the E-step's gains and residuals:
+    ``b_ik - mu_k = g_ik d_ik`` and ``B_ik = g_ik verr_i^2``.  Zero errors give
+    the ordinary Gaussian-mixture M-step.  The weights are the caller's (``S``
+    is returned).
+
+    Parameters
+    ----------
+    q : ndarray, shape (..., K, n_stars)
+        Responsibilities.
+    aux : (g, d)
+        From :func:`_mixture_e_step` at ``(mu, sig)``.
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and uncertainties [km/s].
+    mu, sig : ndarray, shape (..., K)
+        The means and widths of the E-step [km/s].
+    S : ndarray, shape (..., K), optional
+        ``q.sum(-1)`` when already computed.
+    verr2 : ndarray, shape (n_stars,), optional
+        ``verr**2``, when the caller keeps it.
+    fix_mean : dict {k: mean}, optional
+        Components whose mean is held (one state only): their variance is the
+        XD update about that mean, ``sum_i q_ik [(b_ik - m)^2 + B_ik] / S_k``.
+    fix_sigma : dict {k: width}, optional
+        Components whose width is held: their mean is the exact conditional
+        maximiser, the error-weighted mean ``sum_i w_i v_i / sum_i w_i`` with
+        ``w_i = q_ik / (sigma^2 + verr_i^2)`` (also right at width 0).
+    var_floor, var_cap : float or ndarray of shape (K,), optional
+        Limits on the new variances [(km/s)^2] (model limits, documented by the caller).
+
+    Returns
+    -------
+    mu, var, S : ndarray, shape (..., K)
+        New means [km/s] and variances [(km/s)^2], and the summed responsibilities.
+    """
+    g, d = aux
+    if S is None:
+        S = np.add.reduce(q, axis=-1)
+    shift = g * d  # b_ik - mu_k
+    dmu = np.add.reduce(q * shift, axis=-1) / S
+    if fix_mean:
+        for k, m in fix_mean.items():
+            dmu[k] = m - mu[k]
+    new_mu = mu + dmu
+    shift -= dmu[..., None]  # b_ik - mu_k'
+    shift *= shift
+    shift += g * verr2 if verr2 is not None else g * (verr * verr)  # + B_ik
+    shift *= q
+    var = np.add.reduce(shift, axis=-1) / S
+    if fix_mean:
+        for k, m in fix_mean.items():
+            new_mu[k] = m
+    if fix_sigma:
+        for k, width in fix_sigma.items():
+            w = q[k] / np.hypot(width, verr) ** 2
+            new_mu[k], var[k] = np.dot(w, v) / w.sum(), width * width
+    if var_floor is not None:
+        np.maximum(var, var_floor, out=var)
+    if var_cap is not None:
+        np.minimum(var, var_cap, out=var)
+    return new_mu, var, S
+
+
+def _mixture_em_step(
+    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, w: np.ndarray, *, params: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One EM step of the velocity-only mixture with K components: the kernel's two steps and ``w_k' = S_k / N``.
+
+    Parameters
+    ----------
+    v, verr : ndarray, shape (n_stars,)
+        Velocities and uncertainties [km/s], validated.
+    mu, sig, w : ndarray, shape (K,)
+        Means, widths [km/s] and weights (positive, summing to 1).
+    params : ndarray, optional
+        The caller's parameter vector, for the messages and the exception
+        (default: the three vectors).
+
+    Returns
+    -------
+    mu, sig, w : ndarray, shape (K,)
+        The updated parameters (labels as given).
+    log_like : float
+        ln L at the parameters given.
+
+    Raises
+    ------
+    EMFailure
+        A component of zero total width, one that lost all its stars, or a non-finite update.
+    """
+    if params is None:
+        params = np.concatenate([mu, sig, w])
+    if not np.all(np.hypot(sig, verr.min()) > 0.0):
+        raise EMFailure(_collapse_message(f"from {_fmt(params)}"), params)
+    with np.errstate(all="ignore"):  # (the E-step's first try at an extreme scale: redone, see there)
+        q, ll, aux = _mixture_e_step(v, verr, mu, sig, np.log(w)[:, None])
+    S = np.add.reduce(q, axis=-1)
+    _check_occupied(S, v.size, lambda: f"from parameters {_fmt(params)}", params)
+    new_mu, var, S = _mixture_m_step(q, aux, v, verr, mu, sig, S=S)
+    new_sig = np.sqrt(var)
+    if not (np.isfinite(new_mu).all() and np.isfinite(new_sig).all()):
+        raise EMFailure(f"the EM step from {_fmt(params)} is not finite", params)
+    return new_mu, new_sig, S / v.size, float(ll)
+
+
+def _score_gains(
+    q: np.ndarray, v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """How much ln L would still rise along each component's mean, and along its width: the score test.
+
+    At a maximum the score (the gradient of ln L) vanishes, or points out of
+    the valid region on its edge; EM also stops where it cannot move (a width
+    at 0, two identical components) although the score does not vanish.  For
+    each component, with the total width ``s_ik = hypot(sigma_k, verr_i)``,
+    ``z_ik = (v_i - mu_k) / s_ik`` and ``y_ik = 1 / s_ik`` (each row divided
+    by its largest value, so that nothing overflows: the gains are scale-free),
+    ``d lnL / d mu_k = sum_i q_ik z_ik y_ik`` against the information
+    ``sum_i q_ik y_ik^2``, and ``d lnL / d sigma_k^2 = 1/2 sum_i q_ik (z_ik^2 - 1) y_ik^2``
+    against ``1/2 sum_i q_ik y_ik^4``; each gives the rise of one Newton step,
+    ``g^2 / (2 I)``.  A width whose score points to 0 counts nothing: EM
+    approaches a maximum on the edge (an unresolved dispersion) slowly but in
+    the right direction; the fixed point that is no maximum is a width held
+    near 0 while the likelihood rises away from it.
+
+    Returns
+    -------
+    gain_mean, gain_width : ndarray, shape (K,)
+        The rises [ln L units]; near 0 at a maximum.
+    """
+    s = np.hypot(sig[:, None], verr)
+    z = (v - mu[:, None]) / s
+    y = np.min(s, axis=-1, keepdims=True) / s  # s_min / s_ik, in (0, 1]
+    qy = q * y
+    g_mu = np.add.reduce(qy * z, axis=-1)
+    qy *= y  # q y^2
+    i_mu = np.add.reduce(qy, axis=-1)
+    g_var = 0.5 * np.add.reduce(qy * (z * z - 1.0), axis=-1)
+    qy *= y
+    qy *= y  # q y^4
+    i_var = 0.5 * np.add.reduce(qy, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain_mean = np.where(i_mu > 0, g_mu * g_mu / (2.0 * i_mu), 0.0)
+        gain_width = np.where((i_var > 0) & (g_var > 0), g_var * g_var / (2.0 * i_var), 0.0)
+    return gain_mean, gain_width
+
+
+def _collapse_message(where: str) -> str:
+    return (
+        f"a component collapsed to zero width {where}: without measurement errors a "
+        "Gaussian mixture's likelihood is unbounded when a component sits on one star. Fix: start "
+        "elsewhere; if the errors were ignored (deconvolve=False), fit with them"
+    )
+
+
+def _check_variances(p: np.ndarray, min_verr: float) -> None:
+    """Refuse a zero total width ``hypot(sigma_k, min verr)``: the naive mixture's likelihood singularity.
+
+    Compared as widths, not squares (a square underflows to 0 below about 1e-154).
+    """
+    if not min(p[1], p[3]) > 0.0 and not min_verr > 0.0:
+        raise EMFailure(_collapse_message(f"at {_fmt(p)}"), p)
 
 
 def sample_mock(
