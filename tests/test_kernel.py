@@ -65,7 +65,7 @@ def test_kernel_em_step_equals_the_d_dimensional_xd_at_d_1(k):
     """xdtutorial.xd (written for D dimensions, full covariances, its own code) at D = 1 is independent."""
     v, verr, mu, sig, w = _data(400, 7, k)
     new_mu, new_sig, new_w, ll = _mixture_em_step(v, verr, mu, sig, w)
-    amp, means, cov, ll_xd = xd.step(v[:, None], verr[:, None, None] ** 2, w, mu[:, None], sig[:, None, None] ** 2)
+    amp, means, cov, ll_xd = xd.step(w, mu[:, None], sig[:, None, None] ** 2, v[:, None], verr[:, None, None] ** 2)
     np.testing.assert_allclose(new_w, amp, rtol=1e-11)
     np.testing.assert_allclose(new_mu, means[:, 0], rtol=1e-11, atol=1e-11)
     np.testing.assert_allclose(new_sig**2, cov[:, 0, 0], rtol=1e-10)

@@ -70,6 +70,15 @@ def _checked(
             f"v must have a spread for a two-component fit; got {v.size} velocities all equal to {v[0]:.6g} km/s "
             "(the libraries then invert a singular matrix). Fix: pass the stars' measured velocities"
         )
+    with np.errstate(under="ignore"):
+        lost = np.flatnonzero((verr > 0) & (verr**2 < np.finfo(float).tiny))
+    if lost.size:  # the libraries square the errors themselves, without em_fit's change of unit
+        i = int(lost[0])
+        raise ValueError(
+            f"verr[{i}] = {verr[i]:.3g} km/s: both libraries square the errors, and this square underflows in "
+            f"float64 (below 2.2e-308, i.e. errors below about 1.5e-154 km/s): to 0 or a number without precision "
+            f"({lost.size} stars). Fix: check the units of verr (km/s), or use em_fit, which rescales its units"
+        )
     p = None if init is None else _check_params(init, "init")
     if p is not None:
         check_total_variance(p, verr)
