@@ -45,7 +45,7 @@ from scipy.special import expit
 from ._numerics import RNGLike, as_generator
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import BaumgardtTable, load_cluster, load_cluster_file
-from .intervals import _dispersion_interval, _profile_interval
+from .intervals import _marginal_intervals
 from .membership import (
     _ALPHA_LIMIT,
     _LOG_A_LIMITS,
@@ -553,16 +553,17 @@ def fit_cluster(
     method, m68, m95, d68, d95 = "none", (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2
     # (only for fits that pass the other checks: an unreliable fit's intervals are not worth the time)
     if np.isfinite(mean_err) and not problems and (members < criteria.profile_below_members or at_zero):
+        # --- sparse-cluster intervals (xdtutorial.intervals; issue 16): the marginal posteriors ---
         try:
-            m68, m95 = _profile_interval(st, ll, v, verr2, R, 0, mean_err, limits)
             d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(verr)))
-            d68, d95 = _dispersion_interval(st, ll, v, verr2, R, d_step, limits, fixed)
-            if _nested(st.mu[0], m68, m95) and _nested(st.sig[0], d95, d95) and _nested(np.mean(d68), d68, d95):
+            m68, m95, d68, d95 = _marginal_intervals(st, ll, v, verr2, R, d_step, limits, fixed)
+            if _nested(np.mean(m68), m68, m95) and _nested(np.mean(d68), d68, d95):
                 method = "profile"
                 mean_err = 0.5 * (m68[1] - m68[0])
                 disp_err = np.nan if at_zero else 0.5 * (d68[1] - d68[0])
-        except FloatingPointError:
-            pass  # the profile failed somewhere: fall back to the curvature
+        except FloatingPointError as err:  # flagged, not hidden: the fall-back intervals are not calibrated here
+            notes.append(f"curvature intervals (not calibrated for {members:.1f} members): {err}")
+        # --- end of the sparse-cluster intervals ---
     if method == "none" and np.isfinite(mean_err):
         method = "curvature"
         m68, m95 = _symmetric(st.mu[0], mean_err)
