@@ -116,11 +116,13 @@ def _marginal_intervals(
     happen to agree made the mean look precise, and confidently wrong.  Integrating over s, the
     warmer widths the data allow widen the mean's interval as they should.
 
-    The density of s is evaluated on a grid from 0 in steps of ``step / 4`` (``step``: the
-    curvature error; at most ``cap / (2 n_grid)``), extended until ``2 (ln L_max - ln L_p)``
-    exceeds 25 or the width cap is reached, and integrated by the trapezoid rule.  The
-    log-determinant and ``ln V``, which vary slowly, are computed at ``n_hessian`` points spread
-    over the grid (at least ``n_grid`` points) and interpolated linearly; where the Hessian is
+    The density of s is evaluated on a grid from 0 (where the prior vanishes) in steps of
+    ``step / 4`` (``step``: the curvature error; at most ``cap / (2 n_grid)``), extended until
+    ``2 (ln L_max - ln L_p)`` exceeds 25 or the width cap is reached, and integrated by the
+    trapezoid rule.  The log-determinant and ``ln V`` are computed at ``n_hessian`` points spread
+    over the grid (at least ``n_grid`` points); in between, their departures from the
+    known-membership values (``ln V = -ln sum_i q_i / (s^2 + e_i^2)``, the mean's part of the
+    determinant minus that), which vary slowly, are interpolated linearly.  Where the Hessian is
     not safely negative definite, or a free p0 or a has reached its clip, they are interpolated
     from the other points.  When no point has a usable Hessian there is no Laplace correction and
     no variance of the mean: this raises ``FloatingPointError`` rather than dropping the term.
@@ -166,6 +168,7 @@ def _marginal_intervals(
     grid: list[float] = []
     ll_p: list[float] = []
     log_prior: list[float] = []
+    log_info: list[float] = []  # ln sum_i q_i / (s^2 + e_i^2): the mean's information with known memberships
     states: list[_MembershipState] = []
 
     def profile_at(x: float, near: _MembershipState) -> None:
@@ -178,13 +181,16 @@ def _marginal_intervals(
         grid.append(x)
         ll_p.append(ll)
         log_prior.append(_log_jeffreys_prior(x, q, verr2))
+        log_info.append(float(np.log(np.dot(q, 1.0 / (x * x + verr2)))))
         states.append(fit)
 
-    # outwards from the best fit on both sides, each point warm-started from its neighbour
-    below = np.arange(np.floor(x0 / h), -1, -1) * h
+    # outwards from the best fit on both sides, each point warm-started from its neighbour; s = 0 itself,
+    # where Jeffreys' prior vanishes, is added below without a fit (with tiny errors its EM would empty
+    # the cluster component)
+    below = np.arange(np.floor(x0 / h), 0, -1) * h
     for x in below:
         profile_at(float(x), states[-1] if states else st)
-    x, near = float(below[0]) + h, states[0]
+    x, near = (float(below[0]) + h if below.size else h), (states[0] if states else st)
     while x <= cap + 1e-9:
         profile_at(x, near)
         near = states[-1]
@@ -194,7 +200,7 @@ def _marginal_intervals(
     order = np.argsort(grid)
     xs, lp = np.array(grid)[order], np.array(ll_p)[order]
     mu_hat = np.array([states[i].mu[0] for i in order])
-    # the log-determinant and ln V vary slowly: computed at n_hessian points, interpolated between them
+    # the log-determinant and ln V: computed at n_hessian points, interpolated between them (see below)
     ld, log_var = np.full(xs.size, np.nan), np.full(xs.size, np.nan)
     for i in np.unique(np.linspace(0, xs.size - 1, min(n_hessian, xs.size)).round().astype(int)):
         fit = states[order[i]]
@@ -213,10 +219,14 @@ def _marginal_intervals(
             f"no usable Hessian at any of the {min(n_hessian, xs.size)} points of the dispersion's profile "
             f"({xs[0]:.2f}-{xs[-1]:.2f} km/s): the marginal posterior has no Laplace correction"
         )
-    ld = np.interp(xs, xs[ok], ld[ok])
-    sd = np.exp(0.5 * np.interp(xs, xs[ok], log_var[ok]))
+    # what is interpolated is their departure from the known-membership case, ln V = -info: that part
+    # (ln V ~ 2 ln s above the errors) is curved, and known at every point
+    info = np.array(log_info)[order]
+    ld = np.interp(xs, xs[ok], ld[ok] - info[ok]) + info
+    sd = np.exp(0.5 * (np.interp(xs, xs[ok], log_var[ok] + info[ok]) - info))
     log_post = lp - 0.5 * ld + np.array(log_prior)[order]
     dens = np.exp(log_post - log_post.max())
+    xs, dens, mu_hat, sd = np.r_[0.0, xs], np.r_[0.0, dens], np.r_[mu_hat[0], mu_hat], np.r_[sd[0], sd]
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (dens[1:] + dens[:-1]) * np.diff(xs))])
     cdf /= cdf[-1]
     if unresolved:  # upper limits
