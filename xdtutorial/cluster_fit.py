@@ -178,7 +178,7 @@ def dispersion_verdict(
        0 (an interval reaching 0 says only "smaller than the upper end");
     4. the 95 % interval spans at most a factor ``dispersion_max_ratio`` (3): upper end / lower
        end <= 3, i.e. the width is known to about +-30 % (1 sigma in ln sigma is about
-       ln(3) / 3.92 = 0.28). A wider interval (NGC 6101: 0.21-5.41 km/s, a factor of about 25) says the
+       ln(3) / 3.92 = 0.28). A wider interval (NGC 6101: 0.25-4.91 km/s, a factor of about 19) says the
        data allow anything from a cold to a hot cluster;
     5. the 95 % interval stays below the width cap ``cluster_sigma_cap``: an interval that reaches
        the cap is cut by the model, not by the data.
