@@ -172,8 +172,10 @@ def dispersion_verdict(
        below would pick out the few whose interval came out narrow, and with a dozen members an
        interval within a factor 3 is mostly luck: the sample's spread fluctuated low (the 95 %
        interval of the width of 10 stars without errors already spans a factor 2.65). Such
-       selected intervals are not calibrated; in 900 wide mocks, 2 of the 6 such fits missed the
-       truth with their 95 % interval. So a dispersion needs 15 members;
+       selected intervals are not calibrated: of the 300 wide mocks with 8-14 members in
+       ``tools/calibrate_sparse.py wide 900``, 5 fits pass rules 1 and 3-5, and 2 of them miss the truth
+       with their 95 % interval (3 with their 68 %; 2 of 5 misses at 95 % has a probability of 0.02).
+       So a dispersion needs 15 members;
     3. the dispersion is resolved: finite, above 0, with a 95 % interval whose lower end is above
        0 (an interval reaching 0 says only "smaller than the upper end");
     4. the 95 % interval spans at most a factor ``dispersion_max_ratio`` (3): upper end / lower
