@@ -14,6 +14,7 @@ from calibration_checks import check_coverages, wide_fits
 from scipy import stats
 
 import helpers
+from xdtutorial import intervals
 
 RANGE_INDEX = 0  # RANGES[0]: 8-14 members
 
@@ -50,3 +51,19 @@ def test_intervals_are_students_t_and_the_scaled_inverse_chi_for_known_members(s
         np.testing.assert_allclose(mean_iv, (centre - t, centre + t), atol=0.03 * 2 * 1.96 * s / np.sqrt(n))
         np.testing.assert_allclose(disp_iv, s * np.sqrt((n - 1) / chi2), atol=0.03 * 2 * 1.96 * s / np.sqrt(2 * n))
     assert fit.interval_method == "profile"
+
+
+def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(monkeypatch):
+    """Issue 17: when no point of the dispersion's profile has a usable Hessian, the marginal posterior has no
+    Laplace correction. That is raised, not hidden behind a zero log-determinant: the fit falls back to the
+    curvature's intervals, says so in its reason, and its dispersion is not citable (rule 6 of
+    dispersion_verdict); with the Hessian intact the same fit's dispersion is citable."""
+    stars = helpers.mock_cluster_field(25, [(200, 0.0, 40.0)], np.random.default_rng(1), mean=60.0, dispersion=5.0)
+    intact = helpers.fit_cluster(stars, rng=0)
+    assert (intact.reliable, intact.interval_method, intact.dispersion_reliable) == (True, "profile", True)
+    monkeypatch.setattr(intervals, "_hessian", lambda fit, *args, **kwargs: np.zeros((fit.vector().size,) * 2))
+    broken = helpers.fit_cluster(stars, rng=0)
+    assert broken.reliable and broken.interval_method == "curvature"
+    assert "curvature intervals (not calibrated for" in broken.reason and "no usable Hessian" in broken.reason
+    assert not broken.dispersion_reliable and "not calibrated" in broken.dispersion_reason
+    assert helpers.dispersion_verdict(True, 25.0, 5.0, (4.0, 6.5), calibrated=False)[0] is False

@@ -157,6 +157,8 @@ def dispersion_verdict(
     dispersion: float,
     interval95: tuple[float, float],
     criteria: ReliabilityCriteria = RELIABILITY,
+    *,
+    calibrated: bool = True,
 ) -> tuple[bool, str]:
     """Whether a fit's dispersion is a measurement to cite, separately from its mean.
 
@@ -183,7 +185,10 @@ def dispersion_verdict(
        ln(3) / 3.92 = 0.28). A wider interval (NGC 6101: 0.25-4.91 km/s, a factor of about 19) says the
        data allow anything from a cold to a hot cluster;
     5. the 95 % interval stays below the width cap ``cluster_sigma_cap``: an interval that reaches
-       the cap is cut by the model, not by the data.
+       the cap is cut by the model, not by the data;
+    6. the interval comes from the construction that the mocks calibrate (``calibrated``): below
+       ``profile_below_members`` members, :func:`fit_cluster` passes False when the marginal
+       posterior failed and it fell back to the curvature's intervals (the fit's reason says why).
 
     Parameters
     ----------
@@ -197,6 +202,8 @@ def dispersion_verdict(
         95 % interval (lower, upper) of the dispersion [km/s].
     criteria : ReliabilityCriteria, default=RELIABILITY
         The thresholds.
+    calibrated : bool, default=True
+        Whether the interval is one whose coverage the calibration mocks check.
 
     Returns
     -------
@@ -222,6 +229,8 @@ def dispersion_verdict(
         )
     if hi >= 0.999 * criteria.cluster_sigma_cap:
         return False, f"the dispersion's 95 % interval reaches the width cap ({criteria.cluster_sigma_cap:g} km/s)"
+    if not calibrated:
+        return False, "the dispersion's interval is the curvature's fall-back, not calibrated for so few members"
     return True, "ok"
 
 
@@ -592,7 +601,10 @@ def fit_cluster(
     field = tuple(
         (float(st.mu[k]), float(st.sig[k]), float(st.fw[k - 1])) for k in range(1, st.mu.size)
     )
-    d_citable, d_reason = dispersion_verdict(not problems, members, float(st.sig[0]), d95, criteria)
+    calibrated = method == "profile" or members >= criteria.profile_below_members or bool(problems)  # issue 16
+    d_citable, d_reason = dispersion_verdict(
+        not problems, members, float(st.sig[0]), d95, criteria, calibrated=calibrated
+    )
     return ClusterFit(
         name=name,
         n_stars=int(n),
