@@ -313,7 +313,7 @@ class ClusterFit:
     dispersion_reliable : bool
         Whether the dispersion is a measurement to cite, by the rule of :func:`dispersion_verdict`
         (reliable fit, at least 15 members, a resolved dispersion whose 95 % interval spans at most
-        a factor 3 and stays below the width cap).
+        a factor 3 and stays below the width cap, from a calibrated interval construction).
     dispersion_reason : str
         "ok", or why the dispersion is not citable.
     """
