@@ -48,7 +48,7 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
     sparse = a_cluster_fit(
         mean_interval=(-45.1, -44.6), mean_interval95=(-45.3, -44.4), dispersion_interval=(2.2, 3.4),
         dispersion_interval95=(1.9, 4.4), interval_method="profile", r_scale=1.0,
-        flags=(helpers.Problem.SCALE_AT_BOUND,),
+        flags=(helpers.Flag.SCALE_AT_BOUND,),
     )
     path = tmp_path / "out" / "survey.csv"
     helpers.write_survey_csv(path, [a_cluster_fit(), unresolved, failed, sparse], table)

@@ -6,9 +6,9 @@ import dataclasses
 
 import numpy as np
 import pytest
+from test_pipeline import check_verdict_consistent
 
 import helpers
-from xdtutorial.cluster_fit import FLAGS
 
 TWO_FIELDS = [(200, 20.0, 40.0), (100, -60.0, 90.0)]
 Problem = helpers.Problem
@@ -32,24 +32,15 @@ def test_sparse_cluster_is_recovered_and_reliable():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("seed", "expected"),
-    [
-        # a handful of stars happen to clump in velocity near the centre: the "cluster" collapses onto
-        # them (dispersion ~ 0), which is reported as such rather than as a sparse cluster
-        (0, {Problem.COLLAPSED, Problem.AMBIGUOUS}),
-        # a field population takes the cluster's place
-        (1, {Problem.AT_WIDTH_CAP, Problem.MEAN_UNCERTAIN, Problem.NOT_CONCENTRATED}),
-        (2, {Problem.COLLAPSED, Problem.NOT_CONCENTRATED}),
-    ],
-)
-def test_field_without_a_cluster_is_unreliable_and_says_why(seed, expected):
+@pytest.mark.parametrize("seed", range(3))
+def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
+    """Two field populations and no cluster: whatever the fit settles on (a handful of stars that clump in
+    velocity near the centre, or a field population in the cluster's place), it is not a reliable cluster,
+    and every problem reported is the one its rule derives from the fit's own numbers."""
     stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(seed))
     fit = helpers.fit_cluster(stars)
-    assert not fit.reliable
-    assert set(fit.problems) == expected
-    # one clause of prose per problem, in the same order
-    assert len(fit.reason.split("; ")) == len(fit.problems)
+    assert not fit.reliable and fit.problems
+    check_verdict_consistent(fit)
 
 
 def test_stricter_criteria_are_applied_and_name_the_problem():
@@ -166,7 +157,7 @@ def test_names_files_and_records_give_the_same_fit(tmp_path, table):
     f.write_text("h1\nh2\n" + "\n".join(rows) + "\n")
     by_name = helpers.fit_cluster("pal5", table=table)
     by_file = helpers.fit_cluster(f)
-    assert by_file.name == "Pal5" and by_name.name == "pal5"
+    assert by_file.name == "Pal5" and by_name.name == "Pal 5"  # a name in the compilation's spelling
     assert by_file.mean == pytest.approx(by_name.mean, abs=1e-6)
     # name or file is decided by type: a str is always a name, and the error says how to read the file
     with pytest.raises(KeyError, match=r"pass pathlib\.Path"):
@@ -210,20 +201,26 @@ def test_a_scale_at_its_floor_is_flagged_not_measured(table):
     """NGC 4147 (21 stars): the Plummer scale ends at its 1 arcsec floor - a flag, not a measurement."""
     fit = helpers.fit_cluster("NGC 4147", table=table)
     assert fit.reliable and fit.problems == ()
-    assert Problem.SCALE_AT_BOUND in fit.flags and set(fit.flags) <= FLAGS
+    assert helpers.Flag.SCALE_AT_BOUND in fit.flags and all(isinstance(f, helpers.Flag) for f in fit.flags)
     assert fit.r_scale == pytest.approx(1.0) and "not measured" in fit.reason
     assert fit.interval_method == "profile" and np.isfinite(fit.mean_err)
     assert "p0 at its clip, Plummer scale radius at its bound (not measured)" in helpers.format_cluster_fit(fit)
 
 
 def test_the_member_threshold_compares_the_printed_value(table):
-    """NGC 2298 has 5.99 expected members: printed as 6.0, so it passes a minimum of 6 (as NGC 6101's 6.0 does)."""
-    fit = helpers.fit_cluster("NGC 2298", table=table)
-    assert f"{fit.expected_members:.1f}" == "6.0" and fit.expected_members < 6.0
-    assert Problem.TOO_FEW_MEMBERS not in fit.problems
-    assert not fit.dispersion_reliable  # six members never make a citable dispersion
-    strict = helpers.fit_cluster("NGC 2298", table=table, criteria=helpers.ReliabilityCriteria(min_members=6.05))
-    assert Problem.TOO_FEW_MEMBERS in strict.problems and "only 6.0 likely members (fewer than 6.05)" in strict.reason
+    """The minimum of members is compared with the expected number rounded to 0.1, as printed: a minimum equal
+    to the printed value passes, one 0.05 above it does not; and the criteria judge the fit without changing it."""
+    fit = helpers.fit_cluster("NGC 2298", table=table)  # a sparse cluster: about 6 members
+    printed = round(fit.expected_members, 1)
+    at = helpers.fit_cluster("NGC 2298", table=table, criteria=helpers.ReliabilityCriteria(min_members=printed))
+    above = helpers.ReliabilityCriteria(min_members=printed + 0.05)
+    strict = helpers.fit_cluster("NGC 2298", table=table, criteria=above)
+    assert Problem.TOO_FEW_MEMBERS not in at.problems
+    assert Problem.TOO_FEW_MEMBERS in strict.problems
+    assert f"only {printed:.1f} likely members (fewer than {printed + 0.05:g})" in strict.reason
+    assert (strict.mean, strict.membership.tolist()) == (at.mean, at.membership.tolist())
+    assert not fit.dispersion_reliable  # fewer than 15 members never make a citable dispersion
+    check_verdict_consistent(strict, above)
 
 
 @pytest.mark.slow
@@ -251,17 +248,9 @@ def test_sparse_cluster_intervals_become_the_curvature_ones_for_a_rich_cluster(t
     assert forced.dispersion_interval[1] > rich.dispersion_interval[1]  # skewed upwards, as a width is
 
 
-# Calibration of the intervals on sparse mocks.  Member-count ranges 8-14, 15-29 and 30-80 (the last
-# straddles the switch from profile-likelihood to curvature intervals at 50 members), 100-400 field stars.
-# With n reliable fits per range the binomial standard error of a 68 % coverage is sqrt(0.68 * 0.32 / n)
-# = 0.066 for n = 50, and of a 95 % coverage 0.031: we accept 0.68 +- 0.18 and >= 0.86 (about 2.7 and 2.9
-# standard errors, so a correct method fails one of the 6 checks by chance with probability of order 2 %,
-# while an interval 30 % too narrow - coverage about 0.50 and 0.85 - fails).  The mocks are seeded, so the
-# test is deterministic.  The tests themselves are in tests/test_calibration_8_14.py, _15_29.py and
-# _30_80.py, one file per range, each of which fits only its own 56 mocks with one field Gaussian: a
-# parallel run (pytest-xdist, one file per worker) spreads the three ranges over the cores.
-CALIBRATION_RANGES = [(8, 15), (15, 30), (30, 81)]
-N_CALIBRATION_MOCKS = 56
+# The old, narrow calibration mocks (one field Gaussian, errors of 0.5-3 km/s, compact clusters): refitted by
+# tools/calibrate_sparse.py narrow. The calibration tests themselves fit the wider mocks of issue 16
+# (tests/calibration_checks.py, tests/test_calibration_*.py).
 
 
 def calibration_mock(lo: int, hi: int, k: int) -> tuple[np.recarray, float, float, int]:
@@ -277,37 +266,3 @@ def calibration_mock(lo: int, hi: int, k: int) -> tuple[np.recarray, float, floa
         mean=mean, dispersion=dispersion, r_scale=rng.uniform(30, 150),
     )
     return stars, mean, dispersion, n_members
-
-
-def calibration_fits(lo: int, hi: int) -> list[tuple[helpers.ClusterFit, float, float]]:
-    """(fit, true mean, true dispersion) of the reliable fits to seeded mocks with lo..hi-1 members."""
-    out = []
-    for k in range(N_CALIBRATION_MOCKS):
-        stars, mean, dispersion, _ = calibration_mock(lo, hi, k)
-        fit = helpers.fit_cluster(stars, max_field=1, n_random=2, rng=k)
-        if fit.reliable:
-            out.append((fit, mean, dispersion))
-    return out
-
-
-def coverage(fits, attribute: str, index: int) -> float:
-    return float(np.mean([getattr(f, attribute)[0] <= truth[index] <= getattr(f, attribute)[1]
-                          for f, *truth in fits]))
-
-
-def check_sparse_mean_intervals(fits) -> None:
-    """Most sparse mocks are found and called reliable, none confidently wrong, and the mean's intervals cover."""
-    assert len(fits) >= 0.75 * N_CALIBRATION_MOCKS  # most sparse mocks are found and called reliable
-    for fit, mean, _ in fits:  # the first rule: a fit flagged reliable is never confidently wrong
-        assert abs(fit.mean - mean) <= max(3.0, 3.0 * fit.mean_err), (fit.expected_members, fit.mean, mean)
-    assert 0.50 <= coverage(fits, "mean_interval", 0) <= 0.86
-    assert coverage(fits, "mean_interval95", 0) >= 0.86
-
-
-def check_sparse_dispersion_intervals(fits) -> None:
-    """The 68 % and 95 % dispersion intervals are calibrated in every range.  Below 50 members they are the
-    quantiles of the approximate marginal posterior (measured 0.66, 0.72, 0.70 and 0.87, 0.93, 0.95); the
-    profile likelihood's intervals, centred too low and too narrow, held the truth only half of the time with
-    8-29 members (0.51 and 0.50), which the lower bound of 0.55 (0.68 minus two standard errors) refuses."""
-    assert 0.55 <= coverage(fits, "dispersion_interval", 1) <= 0.86
-    assert coverage(fits, "dispersion_interval95", 1) >= 0.86

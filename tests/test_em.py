@@ -160,7 +160,7 @@ def test_sample_mock_follows_the_model():
 
 def test_multi_start_finds_the_global_maximum_and_reports_traps(ngc288, ngc288_mle):
     v, e = ngc288.velocity, ngc288.velocity_error
-    starts = helpers.random_starts(v, 16, np.random.default_rng(0))
+    starts = helpers.random_starts(v, 16, rng=np.random.default_rng(0))
     assert starts.shape == (16, 5) and np.all(np.isfinite(helpers.log_prior(starts)))
     results = helpers.em_multi_start(v, e, starts, max_iter=500)
     best = max(results, key=lambda r: r.log_likelihood)
@@ -222,7 +222,7 @@ def test_fit_options_are_keyword_only(ngc288):
 def test_random_starts_take_a_seed_or_a_generator():
     v = np.linspace(-50.0, 50.0, 101)
     np.testing.assert_array_equal(
-        helpers.random_starts(v, 6, 3), helpers.random_starts(v, 6, np.random.default_rng(3))
+        helpers.random_starts(v, 6, rng=3), helpers.random_starts(v, 6, rng=np.random.default_rng(3))
     )
 
 

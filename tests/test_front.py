@@ -85,3 +85,23 @@ def test_one_spelling_for_randomness_and_iterations(name):
         obj = getattr(helpers, public)
         if inspect.isfunction(obj):
             assert name not in inspect.signature(obj).parameters, public
+
+
+def test_the_package_re_exports_the_public_api_lazily():
+    """``xdtutorial.NAME`` is ``helpers.NAME`` for every public name; the modules load on first use."""
+    import subprocess
+    import sys
+
+    import xdtutorial
+
+    assert helpers.__all__ == xdtutorial.__all__ and set(xdtutorial.__all__) <= set(dir(xdtutorial))
+    # a public name that were also a module's would be the function or the module depending on import order
+    assert not set(xdtutorial.__all__) & {m.stem for m in PACKAGE.glob("*.py")}
+    for name in xdtutorial.__all__:
+        assert getattr(xdtutorial, name) is getattr(helpers, name), name
+    assert xdtutorial.xd_fit is xdtutorial.xd.fit  # a name that differs from its module's
+    with pytest.raises(AttributeError, match="no attribute 'fit_clusters'"):
+        xdtutorial.fit_clusters  # noqa: B018
+    code = ("import sys, xdtutorial.errors; assert 'xdtutorial.plots' not in sys.modules; "
+            "xdtutorial.fit_cluster; assert 'xdtutorial.cluster_fit' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

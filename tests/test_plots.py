@@ -45,7 +45,7 @@ def test_membership_plot_draws_into_given_axes(sample):
 def test_model_vs_mock_histograms_and_density(sample):
     _, v, verr = sample
     bins = np.arange(-80.0, 40.0, 2.0)
-    ax = helpers.plot_model_vs_mock(v, verr, P, np.random.default_rng(1), bins=bins)
+    ax = helpers.plot_model_vs_mock(P, v, verr, rng=np.random.default_rng(1), bins=bins)
     data_hist = ax.patches[0]
     assert data_hist.get_label() == "data"
     # the model curve is N * bin width * density: its area over the bins is the expected count

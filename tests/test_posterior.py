@@ -39,17 +39,17 @@ def test_custom_bounds():
 def test_walkers_start_inside_the_prior_and_near_the_best_fit():
     rng = np.random.default_rng(0)
     edge = np.array([0.0, 2.0, 0.0, 2.0, 0.999])  # sigma1 = sigma2 and frac1 near 1: many redraws
-    pos = helpers.init_walkers(edge, 64, rng)
+    pos = helpers.init_walkers(edge, 64, rng=rng)
     assert pos.shape == (64, 5)
     assert np.all(np.isfinite(helpers.log_prior(pos)))
     assert np.all(np.abs(pos - edge) < 0.02)
     assert np.linalg.matrix_rank(pos - pos.mean(0)) == 5  # not degenerate
     with pytest.raises(ValueError, match="n_walkers must be >= 10"):
-        helpers.init_walkers(P, 8, rng)
+        helpers.init_walkers(P, 8, rng=rng)
     with pytest.raises(ValueError, match="sigma1 in best must be <= sigma2"):
-        helpers.init_walkers([0, 3, 0, 2, 0.5], 32, rng)
+        helpers.init_walkers([0, 3, 0, 2, 0.5], 32, rng=rng)
     with pytest.raises(ValueError, match="best must be inside the prior"):
-        helpers.init_walkers([0, 3, 0, 600, 0.5], 32, rng)
+        helpers.init_walkers([0, 3, 0, 600, 0.5], 32, rng=rng)
 
 
 def test_burn_thin_from_autocorr_on_ar1_chain_with_known_tau():
@@ -88,8 +88,8 @@ def test_percentile_summary_of_normal_samples():
 
 def test_emcee_run_is_reproducible_with_seeds():
     def run(seed):
-        pos = helpers.init_walkers(P, 12, np.random.default_rng(5))
-        sampler = helpers.make_sampler(12, V, E, rng=seed)
+        pos = helpers.init_walkers(P, 12, rng=np.random.default_rng(5))
+        sampler = helpers.make_sampler(V, E, 12, rng=seed)
         sampler.run_mcmc(pos, 50, progress=False)
         return sampler.get_chain()
 
@@ -102,15 +102,15 @@ def test_emcee_run_is_reproducible_with_seeds():
 
 def test_make_sampler_seeds_emcee_from_rng():
     """An int seeds emcee's legacy RandomState as is (the old seed=); a Generator gives one drawn seed."""
-    sampler = helpers.make_sampler(12, V, E, rng=42)
+    sampler = helpers.make_sampler(V, E, 12, rng=42)
     np.testing.assert_array_equal(sampler.random_state[1], np.random.RandomState(42).get_state()[1])
-    a = helpers.make_sampler(12, V, E, np.random.default_rng(1)).random_state[1]
-    b = helpers.make_sampler(12, V, E, np.random.default_rng(1)).random_state[1]
+    a = helpers.make_sampler(V, E, 12, rng=np.random.default_rng(1)).random_state[1]
+    b = helpers.make_sampler(V, E, 12, rng=np.random.default_rng(1)).random_state[1]
     np.testing.assert_array_equal(a, b)
     with pytest.raises(TypeError, match="rng"):
-        helpers.make_sampler(12, V, E, rng=None)
+        helpers.make_sampler(V, E, 12, rng=None)
 
 
 def test_init_walkers_gives_up_when_the_ball_is_far_too_large():
     with pytest.raises(ValueError, match=r"scale must be small enough.*Fix: reduce scale"):
-        helpers.init_walkers(P, 12, 0, scale=1e6, bounds={"mean": (-50.0, 50.0), "sigma": (0.0, 50.0)})
+        helpers.init_walkers(P, 12, rng=0, scale=1e6, bounds={"mean": (-50.0, 50.0), "sigma": (0.0, 50.0)})

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import helpers
-from xdtutorial import survey as survey_module
+from xdtutorial import all_clusters as survey_module
 
 
 def mock_table(rng_seed: int = 5) -> helpers.BaumgardtTable:
@@ -62,13 +62,40 @@ def test_spawned_workers_receive_the_criteria(monkeypatch, two_workers):
     assert two_workers == [2]
 
 
-def test_a_failed_fit_is_reported_with_its_problem_code():
+def failing_fit(monkeypatch, error: BaseException, names: tuple[str, ...]) -> None:
+    """Make survey's fit_cluster raise ``error`` for the clusters in ``names`` (in this process: processes=1)."""
+    real = survey_module.fit_cluster
+
+    def fit(stars, **kwargs):
+        if str(stars.cluster[0]) in names:
+            raise error
+        return real(stars, **kwargs)
+
+    monkeypatch.setattr(survey_module, "fit_cluster", fit)
+
+
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [(helpers.EMFailure("every start failed"), "every start failed"), (MemoryError(), "out of memory")],
+)
+def test_a_failed_fit_is_one_row_and_the_survey_goes_on(monkeypatch, error, words):
+    """A fit that fails (EM stopped, or memory ran out) is a FIT_FAILED row; the other clusters are fitted."""
+    failing_fit(monkeypatch, error, ("C1",))
+    fits = helpers.survey(mock_table(), processes=1, max_field=1, min_stars=100)
+    assert [f.name for f in fits] == ["C0", "C1", "C2"]
+    failed = fits[1]
+    assert not failed.reliable and failed.problems == (helpers.Problem.FIT_FAILED,)
+    assert failed.reason.startswith("fit failed:") and words in failed.reason
+    assert np.isnan(failed.mean) and failed.membership.shape == (failed.n_stars,)
+    assert all(f.reliable for f in (fits[0], fits[2]))
+
+
+def test_bad_input_is_not_a_failed_fit():
+    """A ValueError is bad input, not a failed fit: it propagates instead of becoming a FIT_FAILED row."""
     table = mock_table()
     table.stars.distance[table.stars.cluster == "C1"] = -1.0  # fit_cluster refuses negative distances
-    (fit,) = [f for f in helpers.survey(table, processes=1, max_field=1, min_stars=100) if f.name == "C1"]
-    assert not fit.reliable and fit.problems == (helpers.Problem.FIT_FAILED,)
-    assert fit.reason.startswith("fit failed:") and "non-negative" in fit.reason
-    assert np.isnan(fit.mean)
+    with pytest.raises(ValueError, match="non-negative"):
+        helpers.survey(table, processes=1, max_field=1, min_stars=100)
 
 
 def test_survey_checks_its_arguments():
@@ -98,7 +125,7 @@ def test_the_worker_count_is_capped(monkeypatch, limit):
     else:
         monkeypatch.delenv("XD_MAX_PROCESSES", raising=False)
         monkeypatch.setattr(survey_module, "_usable_cores", lambda: 1)
-    table = mock_table()
-    table.stars.distance[table.stars.cluster == "C1"] = -1.0  # fails at once: the test stays quick
-    fits = helpers.survey(table, processes=2, max_field=1, min_stars=100)
-    assert [f.name for f in fits] == ["C0", "C1", "C2"] and fits[1].problems == (helpers.Problem.FIT_FAILED,)
+    failing_fit(monkeypatch, helpers.EMFailure("stopped"), ("C0", "C1", "C2"))  # fails at once: the test stays quick
+    fits = helpers.survey(mock_table(), processes=2, max_field=1, min_stars=100)
+    assert [f.name for f in fits] == ["C0", "C1", "C2"]
+    assert all(f.problems == (helpers.Problem.FIT_FAILED,) for f in fits)

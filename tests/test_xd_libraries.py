@@ -19,7 +19,7 @@ def test_astroml_from_our_start_agrees_with_em_fit(data, ngc288_mle):
     v, e, start = data
     ours = helpers.em_fit(v, e, start)
     # tight tolerance so both run to the same fixed point
-    astro = helpers.fit_astroml_xd(v, e, start, tol=1e-10, max_iter=2000)
+    astro = helpers.fit_astroml_xd(v, e, start, total_tol=1e-10, max_iter=2000)
     assert astro.converged is True and astro.n_iter > 1
     np.testing.assert_allclose(astro.params, ours.params, rtol=0, atol=1e-4)
     np.testing.assert_allclose(astro.params, ngc288_mle, rtol=0, atol=1e-4)

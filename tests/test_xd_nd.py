@@ -77,17 +77,17 @@ def test_step_is_the_textbook_em_step():
     x, s, _ = mock(60, 1)
     state = START
     for _ in range(5):
-        new = xd.step(x, s, *state)
+        new = xd.step(*state, x, s)
         ref = textbook_step(x, s, *state)
         for got, want in zip(new, ref, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-        assert xd.log_likelihood(x, s, *state) == pytest.approx(ref[3], rel=1e-13)
+        assert xd.log_likelihood(*state, x, s) == pytest.approx(ref[3], rel=1e-13)
         state = new[:3]
 
 
 def test_responsibilities_are_bayes_rule():
     x, s, _ = mock(40, 2)
-    q = xd.responsibilities(x, s, *START)
+    q = xd.responsibilities(*START, x, s)
     amp, mean, cov = START
     dens = np.array(
         [[amp[j] * np.exp(-0.5 * (x[i] - mean[j]) @ np.linalg.solve(cov[j] + s[i], x[i] - mean[j]))
@@ -105,7 +105,7 @@ def test_fit_is_monotone_and_independent_of_the_block_size():
     assert np.all(np.diff(h) >= -1e-13 * np.abs(h).max())  # EM never lowers ln L (up to rounding)
     np.testing.assert_allclose(b.means, a.means, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(b.covariances, a.covariances, rtol=1e-9, atol=1e-9)
-    assert a.log_likelihood == pytest.approx(xd.log_likelihood(x, s, a.amplitudes, a.means, a.covariances), rel=1e-13)
+    assert a.log_likelihood == pytest.approx(xd.log_likelihood(a.amplitudes, a.means, a.covariances, x, s), rel=1e-13)
     assert a.mean_log_likelihood * 500 == pytest.approx(a.log_likelihood, rel=1e-15)
 
 
@@ -178,7 +178,7 @@ def test_max_iter_warns_with_the_partial_result():
     with pytest.warns(EMConvergenceWarning, match="max_iter=3"):
         r = xd.fit(x, s, *START, max_iter=3)
     assert not r.converged and r.n_iter == 3 and r.history.shape == (4,)
-    assert r.log_likelihood == pytest.approx(xd.log_likelihood(x, s, r.amplitudes, r.means, r.covariances), rel=1e-13)
+    assert r.log_likelihood == pytest.approx(xd.log_likelihood(r.amplitudes, r.means, r.covariances, x, s), rel=1e-13)
 
 
 def test_a_fit_that_never_leaves_its_start_is_not_converged():
@@ -237,7 +237,7 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     inputs = x.nbytes + s.nbytes
-    # the copies of X and Xerr, the symmetry check's temporaries (2 x Xerr), eigenvalues, and blocks
+    # the copies of X and Xcov, the symmetry check's temporaries (2 x Xcov), eigenvalues, and blocks
     assert peak < 4 * inputs + 3 * xd.BLOCK_BYTES, (peak / 2**20, inputs / 2**20)
 
 
@@ -245,11 +245,11 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [
-        (lambda a: a.update(X=a["X"][:, :2]), ValueError, r"Xerr must be of shape \(N, D, D\) = \(50, 2, 2\)"),
+        (lambda a: a.update(X=a["X"][:, :2]), ValueError, r"Xcov must be of shape \(N, D, D\) = \(50, 2, 2\)"),
         (lambda a: a.update(X=a["X"][:, 0]), ValueError, "X must be an array of 2 dimensions"),
         (lambda a: a["X"].__setitem__((7, 1), np.nan), ValueError, r"X must be finite.*element \(7, 1\)"),
-        (lambda a: a["Xerr"].__setitem__((4, 0, 1), 0.3), ValueError, r"Xerr\[4\] must be a symmetric matrix.*star 4"),
-        (lambda a: a["Xerr"].__setitem__(12, -np.eye(3)), ValueError, r"Xerr\[12\] must be a positive semi-definite"),
+        (lambda a: a["Xcov"].__setitem__((4, 0, 1), 0.3), ValueError, r"Xcov\[4\] must be a symmetric matrix.*star 4"),
+        (lambda a: a["Xcov"].__setitem__(12, -np.eye(3)), ValueError, r"Xcov\[12\] must be a positive semi-definite"),
         (lambda a: a.update(amplitudes=[0.5, 0.6]), ValueError, "amplitudes must be weights summing to 1.*divide"),
         (lambda a: a.update(amplitudes=[1.0, 0.0]), ValueError, "amplitudes must be positive"),
         (lambda a: a.update(amplitudes=[0.2, 0.3, 0.5]), ValueError, r"means must be of shape \(K, D\) = \(3, 3\)"),
@@ -262,12 +262,12 @@ def test_memory_is_linear_in_the_stars_with_a_bounded_working_set():
         (lambda a: a.update(tol=-1.0), ValueError, "tol must be"),
         (lambda a: a.update(max_iter=2.5), TypeError, "max_iter must be an integer"),
         (lambda a: a.update(X=np.ma.masked_invalid(a["X"])), TypeError, "masked arrays are refused"),
-        (lambda a: a.update(Xerr=None), TypeError, "Xerr must be an array"),
+        (lambda a: a.update(Xcov=None), TypeError, "Xcov must be an array"),
     ],
 )
 def test_bad_input_is_named_with_a_fix(change, error, match):
     x, s, _ = mock(50, 12)
-    args = {"X": x, "Xerr": s, "amplitudes": START[0], "means": START[1], "covariances": START[2]}
+    args = {"X": x, "Xcov": s, "amplitudes": START[0], "means": START[1], "covariances": START[2]}
     change(args)
     with pytest.raises(error, match=match) as info:
         xd.fit(**args)
@@ -278,8 +278,8 @@ def test_zero_errors_are_an_ordinary_gaussian_mixture():
     """With S = 0 the M-step is the textbook Gaussian-mixture EM (weighted mean and covariance)."""
     x, _, _ = mock(80, 13)
     amp, mean, cov = START
-    new = xd.step(x, np.zeros((80, 3, 3)), amp, mean, cov)
-    q = xd.responsibilities(x, np.zeros((80, 3, 3)), amp, mean, cov)
+    new = xd.step(amp, mean, cov, x, np.zeros((80, 3, 3)))
+    q = xd.responsibilities(amp, mean, cov, x, np.zeros((80, 3, 3)))
     for j in range(2):
         w = q[:, j]
         m = w @ x / w.sum()

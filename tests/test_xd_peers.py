@@ -42,7 +42,7 @@ def test_each_step_is_astroml_xdgmm_step():
     g = _astroml(START)
     state = START
     for _ in range(5):
-        amp, mean, cov, ll = xd.step(x, s, *state)
+        amp, mean, cov, ll = xd.step(*state, x, s)
         assert ll == pytest.approx(g.logL(x, s), rel=1e-12)
         g._EMstep(x, s)
         np.testing.assert_allclose(amp, g.alpha, rtol=1e-12)
@@ -87,7 +87,7 @@ def test_same_optimum_as_bovys_extreme_deconvolution():
     avg = ed(x, s, amp, mean, cov, tol=1e-12)
     # his returned value is the mean ln L per star, with the same normalisation as ours
     assert ours.mean_log_likelihood == pytest.approx(avg, rel=1e-6)
-    assert xd.log_likelihood(x, s, amp, mean, cov) / len(x) == pytest.approx(avg, rel=1e-10)
+    assert xd.log_likelihood(amp, mean, cov, x, s) / len(x) == pytest.approx(avg, rel=1e-10)
     np.testing.assert_allclose(ours.amplitudes, amp, atol=1e-5)
     np.testing.assert_allclose(ours.means, mean, atol=1e-5)
     np.testing.assert_allclose(ours.covariances, cov, atol=1e-5)

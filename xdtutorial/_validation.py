@@ -58,6 +58,7 @@ __all__ = [
     "check_table",
     "check_stars",
     "check_minimize_options",
+    "old_order_error",
 ]
 
 #: No Galactic object moves faster than this along the line of sight [km/s] (hypervelocity stars
@@ -145,6 +146,30 @@ def _strip_metadata(name: str, value: Any, unit: str) -> Any:
         ) from None
 
 
+#: Arguments that hold one value per star: only for these is a mask or ``np.full(n_stars, x)`` the fix.
+PER_STAR_NAMES = frozenset({"v", "verr", "distance", "R", "prob", "p_member", "p_member_std"})
+
+
+def _bool_fix(name: str) -> str:
+    """The fix for True/False values where numbers are wanted, right for what ``name`` holds."""
+    if name in PER_STAR_NAMES:
+        return (f"{name} holds True/False, which looks like a selection mask: pass the stars' values it "
+                f"selects (e.g. data.velocity[mask]), not the mask itself")
+    return f"pass numbers; if True/False stand for 1/0, pass {name}.astype(float)"
+
+
+def _ndim_fix(name: str, arr: np.ndarray, ndim: int) -> str:
+    """The fix for an array of the wrong number of dimensions, right for its shape and ``name``."""
+    if arr.ndim == 0 and ndim == 1:
+        return (f"use np.full(n_stars, {arr.item()}) for one value per star" if name in PER_STAR_NAMES
+                else f"pass {name} as a 1-D array, e.g. [{arr.item()}] (np.atleast_1d({name}))")
+    if ndim == 1 and arr.size == max(arr.shape, default=0):
+        return f"flatten it with np.ravel({name})"
+    if ndim == 2 and arr.ndim == 1:
+        return f"pass a 2-D array of shape (n_rows, n_columns); for one column use {name}[:, None]"
+    return f"pass an array with {ndim} dimension(s)"
+
+
 def as_float_array(
     name: str,
     value: Any,
@@ -156,12 +181,14 @@ def as_float_array(
     positive: bool = False,
     unit: str = "",
     fix: str = "",
+    allow_bool: bool = False,
 ) -> np.ndarray:
     """``value`` as a float64 array, refusing what is not an array of real numbers.
 
     Refused with ``TypeError``: None, strings (also numeric ones: "1" is not a velocity), dicts,
-    booleans, complex numbers, objects.  With ``ValueError``: ragged lists, the wrong number of
-    dimensions, no elements, NaN/inf (when ``finite``), negative or zero values.
+    booleans (unless ``allow_bool``: True/False read as 1/0, e.g. certain memberships), complex
+    numbers, objects.  With ``ValueError``: ragged lists, the wrong number of dimensions, no
+    elements, NaN/inf (when ``finite``), negative or zero values.
     """
     fix_type = f"pass {name} as a list or numpy array of numbers{f' in {unit}' if unit else ''}"
     if value is None or isinstance(value, _NOT_ARRAYS):
@@ -171,17 +198,13 @@ def as_float_array(
         arr = np.asarray(value)
     except ValueError:  # numpy refuses ragged nested lists
         raise _value_error(name, "a rectangular array", value, "give every row the same length") from None
-    if arr.dtype.kind == "b":
-        raise _type_error(name, "an array of numbers, not booleans", value,
-                          f"index the data with the mask ({name}[mask]) instead of passing the mask")
-    if arr.dtype.kind not in "iuf":
+    if arr.dtype.kind == "b" and not allow_bool:
+        raise _type_error(name, "an array of numbers, not booleans", value, _bool_fix(name))
+    if arr.dtype.kind not in "iufb":
         raise _type_error(name, "an array of real numbers", value, fix_type)
     arr = arr.astype(float, copy=False)  # like np.asarray(value, dtype=float): no copy of float input
     if ndim is not None and arr.ndim != ndim:
-        fix = (f"use np.full(n_stars, {arr.item()}) for one value per star" if arr.ndim == 0
-               else f"flatten it with np.ravel({name})" if ndim == 1 and arr.size == max(arr.shape, default=0)
-               else f"pass an array with {ndim} dimension(s)")
-        raise _value_error(name, f"a {ndim}-D array", _Raw(f"shape {arr.shape}"), fix)
+        raise _value_error(name, f"a {ndim}-D array", _Raw(f"shape {arr.shape}"), _ndim_fix(name, arr, ndim))
     if not allow_empty and arr.size == 0:
         raise _value_error(name, "non-empty", value, "check the selection that produced it")
     if finite:
@@ -190,7 +213,8 @@ def as_float_array(
             i = np.argwhere(bad)[0]
             where = f"{name}[{', '.join(map(str, i))}]"
             raise _value_error(where, "finite", arr[tuple(i)],
-                               f"remove the stars with missing values, e.g. keep = np.isfinite({name})")
+                               f"remove the stars with missing values, e.g. keep = np.isfinite({name})"
+                               if name in PER_STAR_NAMES else f"give {where} a finite value")
     if positive and (arr <= 0).any():
         i = int(np.flatnonzero(arr.ravel() <= 0)[0])
         raise _value_error(f"{name}[{i}]", "positive", arr.ravel()[i], fix or f"check the sign and units of {name}")
@@ -243,18 +267,38 @@ def check_total_variance(p: np.ndarray, verr: np.ndarray, *, name_verr: str = "v
     """Refuse a component whose total variance sigma_k^2 + verr_i^2 is zero for some star.
 
     Its density is a delta function: the likelihood is infinite on that star and meaningless
-    elsewhere.  ``p`` has shape (..., 5).
+    elsewhere.  ``p`` has shape (..., 5).  "Zero" is in floating point: below
+    ``np.finfo(float).tiny`` (squares of widths and errors below about 1.5e-154 km/s underflow),
+    so errors of 1e-300 km/s with sigma1 = 0 are refused here, with the right fix, instead of
+    failing later inside the EM step.
     """
-    if verr.size == 0 or verr.min() > 0:
+    if verr.size == 0:
         return
     i = int(np.argmin(verr))
-    for k, label in ((1, "sigma1"), (3, "sigma2")):
-        if np.any(np.asarray(p)[..., k] == 0):
+    tiny = np.finfo(float).tiny
+    with np.errstate(under="ignore"):
+        min_verr_var = float(verr[i]) ** 2
+        for k, label in ((1, "sigma1"), (3, "sigma2")):
+            sig = np.asarray(p, dtype=float)[..., k]
+            if not np.any(sig**2 + min_verr_var < tiny):
+                continue
+            if verr[i] == 0:
+                raise ValueError(
+                    f"{label} = 0 and {name_verr}[{i}] = 0: that component has zero total variance "
+                    f"({label}^2 + {name_verr}^2) for star {i}, so its likelihood is infinite there. "
+                    f"Fix: start from {label} > 0, or give that star its (non-zero) measurement error"
+                )
             raise ValueError(
-                f"{label} = 0 and {name_verr}[{i}] = 0: that component has zero total variance "
-                f"({label}^2 + {name_verr}^2) for star {i}, so its likelihood is infinite there. "
-                f"Fix: start from {label} > 0, or give that star its (non-zero) measurement error"
+                f"{label} = {float(np.min(sig)):.3g} and {name_verr}[{i}] = {float(verr[i]):.3g} km/s: their squares "
+                f"underflow to zero in float64 (below about 1.5e-154), so that component has zero total variance "
+                f"for star {i}. Fix: check the units of {name_verr} (km/s), or start from {label} > 1e-150 km/s"
             )
+
+
+def old_order_error(function: str, new: str, old: str) -> TypeError:
+    """Arguments that fit an order a function had before the conventions were kept: say so, not a shape error."""
+    return TypeError(f"{function} takes {function}{new}; the arguments given look like its old order "
+                     f"{function}{old}. Fix: pass them in the new order (helpers.py, Conventions: argument order)")
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -276,20 +320,20 @@ def check_params(
         return p
     region = " (the valid region is 0 < frac1 < 1, 0 <= sigma1 <= sigma2)"
     for j, row in enumerate(np.atleast_2d(p)):
-        m1, s1, m2, s2, f1 = row
+        m1, sd1, m2, sd2, f1 = row
         where = name if p.ndim == 1 else f"{name}[{j}]"
         if not 0.0 < f1 < 1.0:
             raise _value_error(f"frac1 in {where}", "strictly between 0 and 1" + region, f1,
                                "a fraction of 0 or 1 leaves a component without stars; use e.g. 0.5")
-        if s1 < 0 or s2 < 0:
-            raise _value_error(f"sigma1 and sigma2 in {where}", "non-negative" + region, (s1, s2),
+        if sd1 < 0 or sd2 < 0:
+            raise _value_error(f"sigma1 and sigma2 in {where}", "non-negative" + region, (sd1, sd2),
                                "use their absolute values")
-        if s1 > s2:
-            raise _value_error(f"sigma1 in {where}", f"<= sigma2 = {s2:g}, component 1 being the narrower" + region,
-                               s1, f"swap the components: [{m2:g}, {s2:g}, {m1:g}, {s1:g}, {1 - f1:g}]")
-        if s1 == 0 and s2 == 0 and not zero_widths:
+        if sd1 > sd2:
+            raise _value_error(f"sigma1 in {where}", f"<= sigma2 = {sd2:g}, component 1 being the narrower" + region,
+                               sd1, f"swap the components: [{m2:g}, {sd2:g}, {m1:g}, {sd1:g}, {1 - f1:g}]")
+        if sd1 == 0 and sd2 == 0 and not zero_widths:
             raise _value_error(f"sigma1 and sigma2 in {where}", "not both zero (a fit cannot move from there)",
-                               (s1, s2), "start the field component wide, e.g. sigma2 = np.std(v)")
+                               (sd1, sd2), "start the field component wide, e.g. sigma2 = np.std(v)")
     return p
 
 
@@ -357,9 +401,12 @@ def check_pair(name: str, value: Any, *, low: float | None = None, allow_equal: 
     if isinstance(value, _NOT_ARRAYS) or not hasattr(value, "__len__") or len(value) != 2:
         raise _type_error(name, "a pair (lo, hi)", value, f"pass {name}=(lo, hi)")
     lo, hi = (check_float(f"{name}[{i}]", x, low=low) for i, x in enumerate(value))
-    if lo > hi or (lo == hi and not allow_equal):
+    if lo > hi:
         raise _value_error(name, f"(lo, hi) with lo {'<=' if allow_equal else '<'} hi", value,
                            f"swap them: {name}=({hi:g}, {lo:g})")
+    if lo == hi and not allow_equal:
+        raise _value_error(name, "(lo, hi) with lo < hi: an interval of positive width", value,
+                           f"widen it: {name}=(lo, hi) with hi > lo, e.g. ({lo:g}, {lo + max(1.0, abs(lo)):g})")
     return lo, hi
 
 
@@ -380,7 +427,7 @@ def check_bounds(bounds: Any, *, name: str = "bounds") -> dict[str, tuple[float,
 
 def check_unit_interval_array(name: str, value: Any, n: int | None = None) -> np.ndarray:
     """Probabilities: a 1-D array of finite values in [0, 1] (of length ``n`` if given)."""
-    arr = as_float_array(name, value)
+    arr = as_float_array(name, value, allow_bool=True)  # certain memberships (True/False) are probabilities 1/0
     if n is not None and arr.size != n:
         raise _value_error(name, f"one value per star ({n})", _Raw(f"{arr.size} values"), "pass one value per star")
     if ((arr < 0) | (arr > 1)).any():
@@ -565,7 +612,18 @@ def check_table(value: Any, *, name: str = "table", allow_none: bool = True) -> 
                f"{name} out to use the pinned compilation") if isinstance(value, str) else \
             "pass helpers.load_table() (or leave it out to use the default compilation)"
         raise _type_error(name, "a BaumgardtTable from load_table()", value, fix)
+    names = getattr(getattr(value.stars, "dtype", None), "names", None) or ()
+    missing = [f for f in _TABLE_FIELDS if f not in names]
+    if not isinstance(value.stars, np.ndarray) or missing:
+        got = (f"a table whose stars lack the field(s) {', '.join(missing)}" if isinstance(value.stars, np.ndarray)
+               else f"a table whose stars are {_describe(value.stars)}")
+        raise _type_error(f"{name}.stars", f"a record array with the fields {', '.join(_TABLE_FIELDS)}", _Raw(got),
+                          "pass helpers.load_table() (or leave it out to use the default compilation)")
     return value
+
+
+#: The fields of a compilation's stars that the survey and the loaders read.
+_TABLE_FIELDS = ("cluster", "velocity", "velocity_error", "distance", "p_mem")
 
 
 _STAR_FIELDS = ("velocity", "velocity_error", "distance")
@@ -580,29 +638,77 @@ def check_stars(value: Any, *, name: str = "stars", fields: tuple[str, ...] = _S
     return value.view(np.recarray)
 
 
-def check_minimize_options(method: Any, options: dict[str, Any]) -> None:
-    """Refuse an unknown scipy method or a misspelt option *before* the optimisation runs.
+#: Methods of scipy.optimize.minimize that need an analytic Jacobian (and the trust-region ones a
+#: Hessian), which minimize_fit does not supply: scipy would stop with "Jacobian is required".
+NEEDS_DERIVATIVES = ("newton-cg", "dogleg", "trust-ncg", "trust-exact", "trust-krylov")
+#: Arguments of scipy.optimize.minimize itself, not options of a method: minimize_fit passes only ``options=``.
+MINIMIZE_ARGUMENTS = ("fun", "x0", "args", "method", "jac", "hess", "hessp", "bounds", "constraints", "tol",
+                      "callback", "options")
 
-    scipy only warns about unknown options and then ignores them: a run with ``xtol_typo`` or
-    ``max_iter`` (scipy says ``maxiter``) silently uses the defaults.  A dry run on a trivial
-    1-D quadratic turns that warning into an error.
+
+def check_minimize_options(method: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a bad scipy method or option *before* the optimisation runs; return the options.
+
+    * ``method`` must be a name that scipy knows and that needs no derivatives we do not supply
+      (Newton-CG and the trust-region methods need an analytic Jacobian).
+    * ``max_iter`` (this package's spelling) is accepted for ``maxiter``; both at once is refused.
+    * minimize's own arguments (``bounds``, ``callback``, ``jac`` ...) are not options: refused
+      with the way to pass them, instead of scipy's "got multiple values" TypeError.
+    * ``maxiter``, ``maxfev`` and ``maxfun`` are positive ints; other options are not str or None.
+    * scipy only warns about unknown options and then ignores them: a run with ``xtol_typo``
+      silently uses the defaults.  A dry run on a trivial quadratic in five parameters (so that
+      shaped options such as ``initial_simplex`` fit) turns that warning, and any error scipy
+      raises for an option's value, into an error naming the options.
     """
     from scipy.optimize import OptimizeWarning, minimize
 
     if not isinstance(method, str):
         raise _type_error("method", "the name of a scipy.optimize.minimize method", method, 'e.g. "Nelder-Mead"')
+    if method.lower() in NEEDS_DERIVATIVES:
+        raise _value_error("method", "a method that needs no analytic derivatives", method,
+                           f"{method} needs the Jacobian{'' if method.lower() == 'newton-cg' else ' and Hessian'}, "
+                           "which minimize_fit does not supply: use 'BFGS' or 'L-BFGS-B' (finite-difference "
+                           "gradients), 'Nelder-Mead' or 'Powell'; for analytic derivatives call "
+                           "scipy.optimize.minimize yourself (notebook 02)")
+    options = dict(options)
+    if "max_iter" in options:
+        if "maxiter" in options:
+            raise TypeError(f"max_iter and maxiter are the same option (max_iter is this package's spelling of "
+                            f"scipy's maxiter); got both: max_iter={options['max_iter']!r}, "
+                            f"maxiter={options['maxiter']!r}. Fix: pass only one of them")
+        options["maxiter"] = check_positive_int("max_iter", options.pop("max_iter"))
+    for key, value in options.items():
+        if key in MINIMIZE_ARGUMENTS:
+            raise TypeError(f"{key} is an argument of scipy.optimize.minimize, not an option of its method; "
+                            f"minimize_fit passes only options=. Fix: leave {key} out, or call "
+                            f"scipy.optimize.minimize(lambda p: -helpers.log_likelihood(p, v, verr), init, "
+                            f"method={method!r}, {key}=...) yourself (notebook 02 does so)")
+        if key in ("maxiter", "maxfev", "maxfun"):
+            check_positive_int(key, value)
+        elif isinstance(value, (str, bytes)) or value is None:
+            raise _type_error(key, "a number, a boolean or an array (an option of scipy's minimize)", value,
+                              f"e.g. {key}=1e-8 as a number, not a string")
     with warnings.catch_warnings(record=True) as rec:
         warnings.simplefilter("always")
         try:
             # no options of our own: not every method knows maxiter (TNC says maxfun)
-            minimize(lambda x: float(x[0] ** 2), [1.0], method=method, options=dict(options))
+            minimize(lambda x: float(x @ x), np.ones(5), method=method, options=dict(options))
         except ValueError as err:
             if "Unknown solver" in str(err):
                 raise _value_error("method", "a method of scipy.optimize.minimize", method,
                                    'e.g. method="Nelder-Mead" or "Powell"') from None
-        except TypeError:
-            pass  # methods that need a gradient or bounds fail on the dry run; the real run tells
+            raise _options_error(method, options, err) from None
+        except TypeError as err:
+            raise _options_error(method, options, err) from None
     unknown = [str(w.message) for w in rec if issubclass(w.category, OptimizeWarning) and "Unknown" in str(w.message)]
     if unknown:
         raise TypeError(f"{unknown[0]} for method {method!r}. Fix: see scipy.optimize.show_options('minimize', "
                         f"{method!r}) for the names this method knows")
+    return options
+
+
+def _options_error(method: str, options: dict[str, Any], err: Exception) -> TypeError:
+    """scipy's own complaint about an option's value, as this package's message naming the options."""
+    return TypeError(f"the options {sorted(options)} of method {method!r} were refused by scipy.optimize.minimize "
+                     f"({type(err).__name__}: {err}). Fix: check their types and values with "
+                     f"scipy.optimize.show_options('minimize', {method!r})")

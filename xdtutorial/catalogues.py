@@ -25,7 +25,7 @@ from ._validation import (
     check_table,
     check_unit_interval_array,
 )
-from .cluster_fit import ClusterFit, Problem
+from .cluster_fit import ClusterFit, Flag
 from .data import BaumgardtTable, pmem_weighted_mean
 from .model import PARAM_NAMES
 
@@ -80,8 +80,8 @@ def format_cluster_fit(fit: ClusterFit) -> str:
     """
     _check_fit("fit", fit)
     disp_err = f"{fit.dispersion_err:.2f}" if np.isfinite(fit.dispersion_err) else "n/a"
-    p0 = "p0 at its clip" if Problem.P0_AT_BOUND in fit.flags else f"p0 = {fit.p_centre:.3f} at the centre"
-    a = "at its bound" if Problem.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
+    p0 = "p0 at its clip" if Flag.P0_AT_BOUND in fit.flags else f"p0 = {fit.p_centre:.3f} at the centre"
+    a = "at its bound" if Flag.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
     unmeasured = " (not measured)" if fit.flags else ""
     lines = [
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
@@ -172,7 +172,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     path : str or path-like
         Output file (its directory is created).
     fits : sequence of ClusterFit
-        From :func:`~xdtutorial.survey.survey`.
+        From :func:`~xdtutorial.all_clusters.survey`.
     table : BaumgardtTable
         The compilation, for the P_Mem-weighted comparison velocity.
     """
@@ -195,7 +195,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
         pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
         reason = f.reason.replace('"', "'").replace("\r", " ").replace("\n", " ")  # one line, no quote to escape
         d_reason = f.dispersion_reason.replace('"', "'").replace("\r", " ").replace("\n", " ")
-        p0_bound, a_bound = Problem.P0_AT_BOUND in f.flags, Problem.SCALE_AT_BOUND in f.flags
+        p0_bound, a_bound = Flag.P0_AT_BOUND in f.flags, Flag.SCALE_AT_BOUND in f.flags
         mean_err = _symmetric_err(f.mean_err, f.mean_interval, f.mean)
         disp_err = _symmetric_err(f.dispersion_err, f.dispersion_interval, f.dispersion)
         ends = [*f.mean_interval, *f.mean_interval95]

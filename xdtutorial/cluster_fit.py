@@ -4,9 +4,23 @@
 :class:`ClusterFit`: the cluster's mean velocity and intrinsic dispersion with
 uncertainties, the field model chosen by BIC, every star's membership
 probability, and an honest verdict - ``reliable``, machine-readable
-:class:`Problem` codes and the reason in words.  The width limits of the model
-and the thresholds of the verdict are a :class:`ReliabilityCriteria`, passed
-explicitly (``RELIABILITY`` is the default).
+:class:`~xdtutorial.verdict.Problem` codes and the reason in words.  The model's
+limits and the verdict's thresholds are a
+:class:`~xdtutorial.verdict.ReliabilityCriteria`, passed explicitly (``RELIABILITY``
+is the default).
+
+It is a pipeline of named stages, each taking and returning small frozen records::
+
+    sample    = _read_sample(cluster, table)                   -> Sample
+    models    = _fit_models(sample, ...)                       -> ModelTried, one per number of field Gaussians
+    chosen    = _choose_model(sample, models, criteria)        -> ChosenModel (BIC; a collapse retried)
+    curvature = _curvature(sample, chosen)                     -> Curvature (clips held fixed)
+    evidence  = _gather_evidence(sample, chosen, curvature, .) -> verdict.Evidence
+    intervals = _intervals(sample, chosen, curvature, ...)     -> Intervals (profile only if worth it)
+    verdict   = judge(evidence with the intervals' mean error) -> verdict.Verdict
+
+The verdict is a pure function of the evidence and the criteria (:func:`~xdtutorial.verdict.judge`,
+its rules and their order in :data:`~xdtutorial.verdict.RULES`).
 
 Three refinements make the numbers citable (issue #11):
 
@@ -35,7 +49,6 @@ Three refinements make the numbers citable (issue #11):
 from __future__ import annotations
 
 import dataclasses
-import enum
 import os
 import pathlib
 
@@ -44,7 +57,8 @@ from scipy.special import expit
 
 from ._numerics import RNGLike, as_generator
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
-from .data import BaumgardtTable, load_cluster, load_cluster_file
+from .data import MAX_DISTANCE_ARCSEC, BaumgardtTable, load_cluster, load_cluster_file
+from .errors import EMFailure
 from .intervals import _marginal_intervals
 from .membership import (
     _ALPHA_LIMIT,
@@ -60,188 +74,25 @@ from .membership import (
     _starting_states,
 )
 from .model import validate_data
+from .verdict import (  # noqa: F401  (re-exported: the verdict's names were defined here before)
+    FLAGS,
+    MODEL_LIMITS,
+    RELIABILITY,
+    UNRESOLVED_DISPERSION,
+    Collapse,
+    Evidence,
+    Flag,
+    ModelLimits,
+    Problem,
+    ReliabilityCriteria,
+    Verdict,
+    _check_criteria,
+    dispersion_verdict,
+    judge,
+)
 
 
-class Problem(enum.Enum):
-    """Why a :class:`ClusterFit` is unreliable; the value is a short label."""
-
-    TOO_FEW_MEMBERS = "few members"
-    COLLAPSED = "collapsed"
-    NOT_CONCENTRATED = "not concentrated"
-    MEAN_UNCERTAIN = "mean uncertain"
-    AMBIGUOUS = "ambiguous"
-    DEGENERATE = "degenerate"
-    AT_WIDTH_CAP = "at the width cap"
-    FIT_FAILED = "failed"
-    # flags: reported in ClusterFit.flags, they do not make a fit unreliable
-    SCALE_AT_BOUND = "scale at its bound"
-    P0_AT_BOUND = "p0 at its bound"
-
-
-#: Problem codes that flag an unmeasured nuisance parameter without making the fit unreliable.
-FLAGS = frozenset({Problem.SCALE_AT_BOUND, Problem.P0_AT_BOUND})
-
-
-@dataclasses.dataclass(frozen=True)
-class ReliabilityCriteria:
-    """Width limits of the distance-aware model and thresholds of :func:`fit_cluster`'s verdict.
-
-    Pass a modified copy to :func:`fit_cluster` or :func:`~xdtutorial.survey.survey`,
-    e.g. ``ReliabilityCriteria(min_members=15)``; every survey worker receives it.
-
-    Attributes
-    ----------
-    min_members : float, default=6.0
-        Fewest expected members for a reliable fit (compared with the
-        expected number of members rounded to 0.1, as printed).
-    max_mean_err : float, default=3.0
-        Largest uncertainty of the mean velocity for a reliable fit [km/s].
-    concentration_2dlnl : float, default=6.0
-        Smallest ``2 ln(L_profile / L_flat)`` for the cluster to count as
-        concentrated towards the centre (about 95 % for 2 extra parameters).
-    ambiguity_dlnl : float, default=3.0
-        A different cluster velocity within this much ln L is a rival.
-    cluster_sigma_cap : float, default=25.0
-        The cluster component may not be wider than this [km/s]: no Milky Way
-        globular cluster is hotter (omega Cen's central dispersion is about 17
-        km/s), and without the cap a hot field population can take the
-        cluster's place.  A dispersion at the cap makes the fit unreliable.
-    field_sigma_floor : float, default=2.0
-        Field Gaussians may not be narrower than this [km/s]: a field component
-        collapsing onto one star is a likelihood spike, not a population.
-    profile_below_members : float, default=100.0
-        Below this many expected members, the intervals of the mean and the dispersion are the
-        quantiles of their marginal posteriors (:mod:`xdtutorial.intervals`) instead of the
-        curvature's (which assumes many members). The calibration mocks reach 80 members; at 50-80
-        with heavy-tailed errors the curvature's 95 % dispersion intervals held the truth in only
-        0.81 of 77 reliable fits (tools/calibrate_sparse.py, 900 mocks), so the switch sits above them.
-    dispersion_min_members : float, default=15.0
-        Fewest expected members (rounded to 0.1) for a citable dispersion; see
-        :func:`dispersion_verdict` for why.
-    dispersion_max_ratio : float, default=3.0
-        Largest ratio of the upper to the lower end of the dispersion's 95 % interval for a
-        citable dispersion; see :func:`dispersion_verdict`.
-    """
-
-    min_members: float = 6.0
-    max_mean_err: float = 3.0
-    concentration_2dlnl: float = 6.0
-    ambiguity_dlnl: float = 3.0
-    cluster_sigma_cap: float = 25.0
-    field_sigma_floor: float = 2.0
-    profile_below_members: float = 100.0
-    dispersion_min_members: float = 15.0
-    dispersion_max_ratio: float = 3.0
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-                raise ValueError(
-                    f"ReliabilityCriteria.{field.name} = {value!r}: every threshold must be a positive number"
-                )
-        if self.dispersion_max_ratio <= 1:
-            raise ValueError(
-                f"ReliabilityCriteria.dispersion_max_ratio = {self.dispersion_max_ratio!r}: the upper end of an "
-                "interval is never below its lower end, so the ratio must be larger than 1 (default 3)"
-            )
-
-
-#: The default criteria (the values of the tutorial's text).
-RELIABILITY = ReliabilityCriteria()
-
-
-def dispersion_verdict(
-    reliable: bool,
-    expected_members: float,
-    dispersion: float,
-    interval95: tuple[float, float],
-    criteria: ReliabilityCriteria = RELIABILITY,
-    *,
-    calibrated: bool = True,
-) -> tuple[bool, str]:
-    """Whether a fit's dispersion is a measurement to cite, separately from its mean.
-
-    ``reliable`` judges the whole fit, and a reliable fit's *mean* is citable; its *dispersion*
-    needs more, because a width is much harder to pin down than a location. The rule, written
-    down once here (thresholds from ``criteria``), is that the dispersion is citable when
-
-    1. the fit is reliable;
-    2. it has at least ``dispersion_min_members`` (15) expected members, rounded to 0.1 as printed.
-       Below 15 the dispersion's intervals hold the truth at their nominal rates *on average* (on
-       the wide mocks of tools/calibrate_sparse.py, in the regime of the real data, the reliable
-       fits with 8-14 members cover at 68 % and 95 % within their binomial errors), but the rules
-       below would pick out the few whose interval came out narrow, and with a dozen members an
-       interval within a factor 3 is mostly luck: the sample's spread fluctuated low (the 95 %
-       interval of the width of 10 stars without errors already spans a factor 2.65). Such
-       selected intervals are not calibrated: of the 300 wide mocks with 8-14 members in
-       ``tools/calibrate_sparse.py wide 900``, 5 fits pass rules 1 and 3-5, and 2 of them miss the truth
-       with their 95 % interval (3 with their 68 %; 2 of 5 misses at 95 % has a probability of 0.02).
-       So a dispersion needs 15 members;
-    3. the dispersion is resolved: finite, above 0, with a 95 % interval whose lower end is above
-       0 (an interval reaching 0 says only "smaller than the upper end");
-    4. the 95 % interval spans at most a factor ``dispersion_max_ratio`` (3): upper end / lower
-       end <= 3, i.e. the width is known to about +-30 % (1 sigma in ln sigma is about
-       ln(3) / 3.92 = 0.28). A wider interval (NGC 6101: 0.25-4.91 km/s, a factor of about 19) says the
-       data allow anything from a cold to a hot cluster;
-    5. the 95 % interval stays below the width cap ``cluster_sigma_cap``: an interval that reaches
-       the cap is cut by the model, not by the data;
-    6. the interval comes from the construction that the mocks calibrate (``calibrated``): below
-       ``profile_below_members`` members, :func:`fit_cluster` passes False when the marginal
-       posterior failed and it fell back to the curvature's intervals (the fit's reason says why).
-
-    Parameters
-    ----------
-    reliable : bool
-        The fit's verdict (:attr:`ClusterFit.reliable`).
-    expected_members : float
-        Sum of the membership probabilities.
-    dispersion : float
-        Fitted intrinsic dispersion [km/s].
-    interval95 : (float, float)
-        95 % interval (lower, upper) of the dispersion [km/s].
-    criteria : ReliabilityCriteria, default=RELIABILITY
-        The thresholds.
-    calibrated : bool, default=True
-        Whether the interval is one whose coverage the calibration mocks check.
-
-    Returns
-    -------
-    citable : bool
-        True when every condition holds.
-    reason : str
-        "ok", or the first condition that fails, in words.
-    """
-    _check_criteria(criteria)
-    lo, hi = (float(x) for x in interval95)
-    if not reliable:
-        return False, "the fit is unreliable"
-    if not round(float(expected_members), 1) >= criteria.dispersion_min_members:
-        return False, (
-            f"only {expected_members:.1f} members (a dispersion needs {criteria.dispersion_min_members:g})"
-        )
-    if not (np.isfinite(dispersion) and dispersion > 0 and np.isfinite(lo) and np.isfinite(hi) and lo > 0):
-        return False, "dispersion unresolved (its 95 % interval reaches 0 or is unknown)"
-    if hi > criteria.dispersion_max_ratio * lo:
-        return False, (
-            f"dispersion poorly constrained (95 % interval {lo:.2f}-{hi:.2f} km/s spans a factor {hi / lo:.1f}, "
-            f"more than {criteria.dispersion_max_ratio:g})"
-        )
-    if hi >= 0.999 * criteria.cluster_sigma_cap:
-        return False, f"the dispersion's 95 % interval reaches the width cap ({criteria.cluster_sigma_cap:g} km/s)"
-    if not calibrated:
-        return False, "the dispersion's interval is the curvature's fall-back, not calibrated for so few members"
-    return True, "ok"
-
-
-def _check_criteria(criteria: object) -> None:
-    if not isinstance(criteria, ReliabilityCriteria):
-        raise TypeError(
-            f"criteria = {criteria!r}: pass a ReliabilityCriteria, e.g. ReliabilityCriteria(min_members=15)"
-        )
-
-
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class ClusterFit:
     """Result of :func:`fit_cluster`.
 
@@ -259,14 +110,14 @@ class ClusterFit:
         sparse clusters; ``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
     p_centre : float
         Membership probability at the centre (p0); not measured when
-        ``Problem.P0_AT_BOUND`` is in ``flags``.
+        ``Flag.P0_AT_BOUND`` is in ``flags``.
     r_scale : float
         Plummer scale radius of the membership profile [arcsec]; not measured
-        when ``Problem.SCALE_AT_BOUND`` is in ``flags``.
+        when ``Flag.SCALE_AT_BOUND`` is in ``flags``.
     field : tuple of (mean, sigma, weight)
         The field Gaussians [km/s, km/s, -].
     membership : ndarray, shape (n_stars,)
-        Per-star membership probabilities.
+        Per-star membership probabilities (read-only).
     expected_members : float
         Sum of the membership probabilities.
     log_likelihood : float
@@ -298,8 +149,8 @@ class ClusterFit:
         The same in plain language, one clause per problem joined with "; ",
         followed by notes (a collapse set aside, an unresolved dispersion, the
         flags); "ok" when there is nothing to say.
-    flags : tuple of Problem
-        Nuisance parameters at their clips (codes in :data:`FLAGS`): reported,
+    flags : tuple of Flag
+        Nuisance parameters at their clips: reported,
         but they do not make the fit unreliable.
     mean_interval, mean_interval95 : (float, float)
         68 % and 95 % intervals (lower, upper) of the mean velocity [km/s].
@@ -316,6 +167,9 @@ class ClusterFit:
         a factor 3 and stays below the width cap, from a calibrated interval construction).
     dispersion_reason : str
         "ok", or why the dispersion is not citable.
+
+    Two results are equal (``==``) when every field is, arrays element by element and NaN equal to
+    NaN; ``repr`` is one short line; the arrays are read-only copies.
     """
 
     name: str
@@ -338,7 +192,7 @@ class ClusterFit:
     reliable: bool
     problems: tuple[Problem, ...]
     reason: str
-    flags: tuple[Problem, ...] = ()
+    flags: tuple[Flag, ...] = ()
     mean_interval: tuple[float, float] = (np.nan, np.nan)
     mean_interval95: tuple[float, float] = (np.nan, np.nan)
     dispersion_interval: tuple[float, float] = (np.nan, np.nan)
@@ -346,6 +200,49 @@ class ClusterFit:
     interval_method: str = "none"
     dispersion_reliable: bool = False
     dispersion_reason: str = "not assessed"
+
+    def __post_init__(self) -> None:
+        for name in ("membership", "params"):
+            array = np.array(getattr(self, name), dtype=float, copy=True)
+            array.setflags(write=False)
+            object.__setattr__(self, name, array)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClusterFit):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
+
+    __hash__ = None  # type: ignore[assignment]  # equal results may hold different arrays
+
+    def __repr__(self) -> str:
+        problems = ", ".join(p.name for p in self.problems) or "none"
+        return (
+            f"ClusterFit(name={self.name!r}, n_stars={self.n_stars}, mean={self.mean:.2f}, "
+            f"dispersion={self.dispersion:.2f}, expected_members={self.expected_members:.1f}, "
+            f"reliable={self.reliable}, problems: {problems})"
+        )
+
+    @classmethod
+    def failed(cls, name: str, n_stars: int, reason: str) -> ClusterFit:
+        """The record of a fit that failed outright: NaN values, ``Problem.FIT_FAILED`` and the reason."""
+        nan = float("nan")
+        return cls(
+            name=name, n_stars=n_stars, mean=nan, mean_err=nan, dispersion=nan, dispersion_err=nan,
+            p_centre=nan, r_scale=nan, field=(), membership=np.full(n_stars, nan), expected_members=nan,
+            log_likelihood=nan, bic=nan, model="none", params=np.empty(0), n_starts=0, n_reached=0,
+            reliable=False, problems=(Problem.FIT_FAILED,), reason=reason, dispersion_reason="the fit failed",
+        )
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal values, arrays and tuples element by element, NaN equal to NaN."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=True))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return bool(a == b)
 
 
 def fit_cluster(
@@ -371,20 +268,12 @@ def fit_cluster(
     A fit that collapsed onto a few stars is retried from the inner velocity peak before it is
     reported as such.
 
-    The fit is flagged unreliable, with a :class:`Problem` code and the reason
-    in words, when (thresholds from ``criteria``): the cluster component
-    collapsed onto fewer than ``min_members`` stars with a dispersion below a
-    tenth of their errors (``COLLAPSED``); otherwise fewer than
-    ``min_members`` expected members, rounded to 0.1 as printed (``TOO_FEW_MEMBERS``); a dispersion at the
-    cap ``cluster_sigma_cap``, a field population in the cluster's place
-    (``AT_WIDTH_CAP``); a mean uncertain by more than ``max_mean_err`` km/s
-    (``MEAN_UNCERTAIN``); the "cluster" is not significantly concentrated towards the centre, by a
-    likelihood-ratio test against a flat profile, and either not dominant or with its scale at the
-    upper limit, a flat profile (``NOT_CONCENTRATED``); another start found a different cluster
-    velocity almost as likely (``AMBIGUOUS``); or the likelihood is degenerate
-    at the optimum (``DEGENERATE``).  A Plummer scale or p0 that is not
-    measurably away from its clip is reported in ``flags``
-    (``SCALE_AT_BOUND``, ``P0_AT_BOUND``) without making the fit unreliable.
+    The verdict (``reliable``, :class:`Problem` codes and the reason in words) is
+    :func:`~xdtutorial.verdict.judge` on the fit's evidence: its rules, in order, are
+    :data:`~xdtutorial.verdict.RULES` (collapsed, degenerate, too few members, at the width cap, not
+    concentrated, ambiguous, mean uncertain), with the thresholds of ``criteria``.  A Plummer scale
+    or p0 that is not measurably away from its clip is reported in ``flags`` (:class:`Flag`)
+    without making the fit unreliable.
     The dispersion is judged separately (``dispersion_reliable``, :func:`dispersion_verdict`):
     a reliable fit's mean is citable, its dispersion only with enough members and a tight,
     resolved interval.
@@ -392,8 +281,9 @@ def fit_cluster(
     Parameters
     ----------
     cluster : str, pathlib.Path, or numpy.recarray
-        Decided by type: a ``str`` is always a cluster name in the compilation
-        (never a file, even if one of that name exists); a path-like
+        Decided by type: a ``str`` is always a cluster name in the compilation, spaces
+        and case ignored (the result carries the compilation's spelling: ``"ngc288"``
+        gives ``"NGC 288"``; never a file, even if one of that name exists); a path-like
         (``pathlib.Path("my_cluster.txt")``) is a per-cluster whitespace file
         (:func:`load_cluster_file`); a record array is stars as returned by
         the loaders.
@@ -406,7 +296,7 @@ def fit_cluster(
     rng : int or numpy.random.Generator, default=0
         Seed or source of the random starts (the result depends on nothing else).
     criteria : ReliabilityCriteria, default=RELIABILITY
-        Width limits of the model and thresholds of the verdict.
+        Thresholds of the verdict, and the model's limits (``criteria.limits``, a :class:`ModelLimits`).
 
     Returns
     -------
@@ -418,223 +308,321 @@ def fit_cluster(
         Unknown cluster name (the message lists the closest names, and says to
         pass ``pathlib.Path`` if a file of that name exists).
     ValueError
-        Fewer than 10 stars, negative or non-finite distances, invalid
+        Fewer than 10 stars, negative or non-finite distances, distances beyond
+        ``MAX_DISTANCE_ARCSEC`` (18,000 arcsec: another unit?), invalid
         velocities, ``max_field < 1`` or ``n_random < 0`` (the message names the value).
     TypeError
         ``cluster`` not a str, path or record array; ``criteria`` not a
         ReliabilityCriteria; ``rng`` not a seed or Generator.
-    FloatingPointError
-        Every start failed.
+    EMFailure
+        Every start failed (a ``FloatingPointError``).
     """
     _check_criteria(criteria)
-    kind, cluster = check_path_or_name(cluster)
     max_field = check_positive_int("max_field", max_field)
     n_random = check_int("n_random", n_random, minimum=0)
     rng = as_generator(rng)
+    sample = _read_sample(cluster, table)
+    models = _fit_models(sample, max_field, n_random, rng, criteria.limits)
+    chosen = _choose_model(sample, models, criteria)
+    curvature = _curvature(sample, chosen)
+    evidence = _gather_evidence(sample, chosen, curvature, criteria.limits)
+    # the profile intervals cost many fits: computed only for a fit that passes every other rule
+    worth_profiling = judge(evidence, criteria).reliable and (
+        chosen.members < criteria.profile_below_members or curvature.unresolved
+    )
+    intervals = _intervals(sample, chosen, curvature, criteria.limits, profile=worth_profiling)
+    verdict = judge(dataclasses.replace(evidence, mean_err=intervals.mean_err), criteria)
+    return _result(sample, models, chosen, evidence, intervals, verdict, criteria)
+
+
+# ----------------------------------------------------------------------------- the stages' records
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Sample:
+    """The stars fitted: name, velocities and errors [km/s], projected distances [arcsec] (read-only arrays)."""
+
+    name: str
+    v: np.ndarray
+    verr: np.ndarray
+    R: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.v.size)
+
+    @property
+    def verr2(self) -> np.ndarray:
+        return self.verr**2
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModelTried:
+    """The best solution with ``n_field`` field Gaussians, and every solution found on the way."""
+
+    n_field: int
+    state: _MembershipState
+    log_likelihood: float
+    solutions: tuple[tuple[_MembershipState, float], ...]
+    bic: float
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ChosenModel:
+    """The model BIC chose (after a collapse retry), its memberships, and what the retry found."""
+
+    model: ModelTried
+    state: _MembershipState
+    log_likelihood: float
+    solutions: tuple[tuple[_MembershipState, float], ...]
+    membership: np.ndarray
+    collapse: Collapse | None
+    set_aside: tuple[float, float] | None
+
+    @property
+    def members(self) -> float:
+        return float(self.membership.sum())
+
+
+@dataclasses.dataclass(frozen=True)
+class Curvature:
+    """Curvature errors [km/s] with the parameters at their clips held fixed (indices in ``fixed``)."""
+
+    fixed: tuple[int, ...]
+    mean_err: float
+    dispersion_err: float
+    scale_clip: int | None
+    p0_at_clip: bool
+    unresolved: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Intervals:
+    """68 % and 95 % intervals of the mean and the dispersion [km/s], the method, and the 1-sigma errors."""
+
+    method: str
+    mean68: tuple[float, float]
+    mean95: tuple[float, float]
+    dispersion68: tuple[float, float]
+    dispersion95: tuple[float, float]
+    mean_err: float
+    dispersion_err: float
+    note: str = ""  # why the marginal posterior fell back to the curvature, if it did
+
+
+# ----------------------------------------------------------------------------- the stages
+
+
+def _read_sample(cluster: object, table: BaumgardtTable | None) -> Sample:
+    """The stars of a name (canonical spelling of the compilation), a file (its stem) or a record array."""
+    kind, cluster = check_path_or_name(cluster)
     if kind == "stars":
-        stars, name = cluster, str(cluster.cluster[0]) if len(cluster) else "?"
+        stars = cluster
+        name = str(cluster.cluster[0]) if len(cluster) else "?"
     elif kind == "path":
-        stars = load_cluster_file(cluster)
-        name = pathlib.Path(cluster).stem
+        stars, name = load_cluster_file(cluster), pathlib.Path(cluster).stem
     else:
-        stars, name = load_cluster(cluster, table), str(cluster)
+        stars = load_cluster(cluster, table)
+        name = str(stars.cluster[0])  # "ngc288" is "NGC 288"
     v, verr = validate_data(stars.velocity, stars.velocity_error)
     R = as_float_array("distance", stars.distance, nonnegative=True)
     if v.size < 10:
         raise ValueError(f"{name}: {v.size} stars; at least 10 are needed to fit this model")
-    verr2 = verr**2
-    n = v.size
-    limits = {"field_sigma_floor": criteria.field_sigma_floor, "cluster_sigma_cap": criteria.cluster_sigma_cap}
-
-    best_by_k: dict[int, tuple[_MembershipState, float, list[tuple[_MembershipState, float]]]] = {}
-
-    def bic(k: int) -> float:
-        return -2.0 * best_by_k[k][1] + (3 * k + 3) * np.log(n)
-
-    previous: _MembershipState | None = None
-    for n_field in range(1, max_field + 1):
-        starts = _starting_states(
-            v, verr, R, n_field, rng, n_random=n_random, field_sigma_floor=criteria.field_sigma_floor
+    far = int(np.argmax(R))
+    if R[far] > MAX_DISTANCE_ARCSEC:
+        raise ValueError(
+            f"{name}: distance must be at most {MAX_DISTANCE_ARCSEC:g} arcsec ({MAX_DISTANCE_ARCSEC / 3600:g} deg, "
+            f"farther than any star of a cluster's field); got {R[far]:.6g} arcsec for star {far}. Fix: pass "
+            "projected distances from the centre in arcsec; values this large suggest another unit (milliarcsec "
+            "are 1000 times larger) or a scaled column"
         )
-        if previous is not None:
-            starts.append(_split_broadest(previous))
-        # short runs from every start (all at once: _batched_em), then the three best continued to
-        # convergence (accelerated by SQUAREM: the same maxima, reached in fewer steps)
-        outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **limits) if o is not None]
+    arrays = [np.array(a, dtype=float) for a in (v, verr, R)]
+    for a in arrays:
+        a.setflags(write=False)
+    return Sample(name, *arrays)
+
+
+def _fit_models(
+    sample: Sample, max_field: int, n_random: int, rng: np.random.Generator, limits: ModelLimits
+) -> tuple[ModelTried, ...]:
+    """One model per number of field Gaussians, added while BIC improves; each fitted from many starts.
+
+    Short runs from every start (all at once: ``_batched_em``), then the three best continued to
+    convergence (accelerated by SQUAREM: the same maxima, reached in fewer steps), then, if the
+    best profile is flat, the best fit with each field Gaussian in the cluster's place.
+    """
+    v, verr, verr2, R, kwargs = sample.v, sample.verr, sample.verr2, sample.R, limits.as_kwargs()
+    models: list[ModelTried] = []
+    for n_field in range(1, max_field + 1):
+        starts = _starting_states(v, verr, R, n_field, rng, n_random=n_random,
+                                  field_sigma_floor=limits.field_sigma_floor)
+        if models:
+            starts.append(_split_broadest(models[-1].state))
+        outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **kwargs) if o is not None]
         if not outcomes:
             break
         outcomes.sort(key=lambda o: -o[1])
         for i in range(min(3, len(outcomes))):
             try:
-                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, accelerate=True, **limits)
+                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, accelerate=True, **kwargs)
             except FloatingPointError:
                 continue
             outcomes[i] = (fit, ll)
-        outcomes += _label_swaps(max(outcomes, key=lambda o: o[1])[0], v, verr2, R, limits)
+        outcomes += _label_swaps(max(outcomes, key=lambda o: o[1])[0], v, verr2, R, kwargs)
         fit, ll = max(outcomes, key=lambda o: o[1])
-        best_by_k[n_field] = (fit, ll, outcomes)
-        previous = fit
-        if n_field > 1 and bic(n_field) > bic(n_field - 1):
+        models.append(ModelTried(n_field, fit, ll, tuple(outcomes), -2.0 * ll + (3 * n_field + 3) * np.log(sample.n)))
+        if len(models) > 1 and models[-1].bic > models[-2].bic:
             break  # one more field Gaussian did not pay for its parameters; more will not either
-    if not best_by_k:
-        raise FloatingPointError(f"{name}: every start failed")
+    if not models:
+        raise EMFailure(f"{sample.name}: every start failed")
+    return tuple(models)
 
-    n_field = min(best_by_k, key=bic)
-    st, ll, outcomes = best_by_k[n_field]
-    problems: dict[Problem, str] = {}
-    notes: list[str] = []
 
-    # collapse: a handful of "members" whose velocities agree better than their errors allow
+def _choose_model(sample: Sample, models: tuple[ModelTried, ...], criteria: ReliabilityCriteria) -> ChosenModel:
+    """The model of lowest BIC; a cluster collapsed onto a few stars is retried from the inner velocity peak.
+
+    The retry's broader solution is adopted when its ln L is within ``ambiguity_dlnl`` of the collapsed
+    one (which is then a note); otherwise the collapse stays, as evidence for the verdict.
+    """
+    model = min(models, key=lambda m: m.bic)
+    v, verr, verr2, R = sample.v, sample.verr, sample.verr2, sample.R
+    st, ll, solutions = model.state, model.log_likelihood, model.solutions
     q = _memberships(st, v, verr2, R)
-    if _collapsed(st, q, verr, criteria):
-        alt = _retry_collapse(st, v, verr, verr2, R, limits, criteria)
-        if alt is not None and alt[1] >= ll - criteria.ambiguity_dlnl:
-            notes.append(
-                f"a collapsed solution on {q.sum():.1f} stars (ln L higher by {max(ll - alt[1], 0.0):.1f}) "
-                "was set aside for the velocity peak's broader solution"
-            )
-            st, ll = alt
-            q = _memberships(st, v, verr2, R)
-            outcomes = [*outcomes, alt]
-        else:
-            _, w = _inner_peak(v, verr, R)
-            n_peak = int(np.sum(np.abs(v - st.mu[0]) < w))
-            problems[Problem.COLLAPSED] = (
-                f"collapsed: the cluster component shrank to {q.sum():.1f} stars with a dispersion of "
-                f"{st.sig[0]:.1f} km/s, while {n_peak} stars lie within {w:.0f} km/s of its velocity, and restarts "
-                "from the peak's robust width " + ("collapsed too" if alt is None else "fit worse")
-            )
-    members = float(q.sum())
+    if not _is_collapsed(st, q, verr, criteria):
+        return ChosenModel(model, st, ll, solutions, q, None, None)
+    alt = _retry_collapse(st, v, verr, verr2, R, criteria)
+    if alt is not None and alt[1] >= ll - criteria.ambiguity_dlnl:
+        set_aside = (float(q.sum()), ll - alt[1])
+        return ChosenModel(model, alt[0], alt[1], (*solutions, alt), _memberships(alt[0], v, verr2, R), None,
+                           set_aside)
+    _, window = _inner_peak(v, verr, R)
+    n_peak = int(np.sum(np.abs(v - st.mu[0]) < window))
+    collapse = Collapse(float(q.sum()), float(st.sig[0]), n_peak, window, retried=alt is not None)
+    return ChosenModel(model, st, ll, solutions, q, collapse, None)
 
-    # parameters at their clips are not measured: hold them fixed for the curvature
-    at_zero = st.sig[0] < 1e-3
-    flags: dict[Problem, str] = {}
-    edge = _at_clip(st, ll, v, verr2, R, "log_a", _LOG_A_LIMITS)
-    if edge is not None:
-        flags[Problem.SCALE_AT_BOUND] = (
-            f"Plummer scale at its {'1 arcsec floor' if edge == 0 else 'upper limit'} (not measured)"
-        )
-    if _at_clip(st, ll, v, verr2, R, "alpha", (-_ALPHA_LIMIT, _ALPHA_LIMIT)) is not None:
-        flags[Problem.P0_AT_BOUND] = "p0 at its clip (not measured)"
-    fixed = tuple(i for i, f in [(1, at_zero), (2, Problem.P0_AT_BOUND in flags),
-                                 (3, Problem.SCALE_AT_BOUND in flags)] if f)
+
+def _curvature(sample: Sample, chosen: ChosenModel) -> Curvature:
+    """Curvature errors of the mean and the dispersion, with clipped parameters and a zero dispersion held fixed.
+
+    NaN errors when the information matrix of the free parameters is not positive definite.
+    """
+    st, ll, v, verr2, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr2, sample.R
+    unresolved = bool(st.sig[0] < UNRESOLVED_DISPERSION)
+    scale_clip = _at_clip(st, ll, v, verr2, R, "log_a", _LOG_A_LIMITS)
+    p0_at_clip = _at_clip(st, ll, v, verr2, R, "alpha", (-_ALPHA_LIMIT, _ALPHA_LIMIT)) is not None
+    # indices in the unconstrained vector (mu_c, sigma_c, alpha, ln a, ...) held fixed
+    fixed = tuple(i for i, held in [(1, unresolved), (2, p0_at_clip), (3, scale_clip is not None)] if held)
     H = _hessian(st, v, verr2, R, fixed=fixed)
     free = [i for i in range(H.shape[0]) if i not in fixed]
     mean_err = disp_err = np.nan
     try:
         cov = np.linalg.inv(-H[np.ix_(free, free)])
-        if np.any(np.diag(cov) <= 0) or not np.all(np.isfinite(cov)):
-            raise np.linalg.LinAlgError
-        mean_err = float(np.sqrt(cov[0, 0]))
-        if not at_zero:
-            disp_err = float(np.sqrt(cov[1, 1]))
+        if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0):
+            mean_err = float(np.sqrt(cov[0, 0]))
+            disp_err = np.nan if unresolved else float(np.sqrt(cov[1, 1]))
     except np.linalg.LinAlgError:
-        problems[Problem.DEGENERATE] = "degenerate fit: the likelihood is flat in some direction, so no uncertainties"
+        pass
+    return Curvature(fixed, mean_err, disp_err, scale_clip, p0_at_clip, unresolved)
 
-    # is the "cluster" concentrated towards the centre? (likelihood-ratio test vs a flat profile)
+
+def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits) -> Evidence:
+    """The facts the verdict judges; the one fit here is the likelihood-ratio test against a flat profile."""
+    st, ll = chosen.state, chosen.log_likelihood
     flat = st.copy()
     flat.log_a = _LOG_A_LIMITS[1]
     try:
-        _, ll_flat, _, _ = _generalised_em(flat, v, verr2, R, fit_radius=False, max_iter=300, **limits)
+        _, ll_flat, _, _ = _generalised_em(flat, sample.v, sample.verr2, sample.R, fit_radius=False, max_iter=300,
+                                           **limits.as_kwargs())
     except FloatingPointError:
         ll_flat = -np.inf
-    concentrated = 2.0 * (ll - ll_flat) >= criteria.concentration_2dlnl
+    return Evidence(
+        n_stars=sample.n, members=chosen.members, mean=float(st.mu[0]), dispersion=float(st.sig[0]),
+        log_likelihood=ll, curvature_mean_err=curvature.mean_err, flat_2dlnl=2.0 * (ll - ll_flat),
+        scale_clip=curvature.scale_clip, p0_at_clip=curvature.p0_at_clip,
+        solutions=tuple((float(s.mu[0]), float(s_ll)) for s, s_ll in chosen.solutions),
+        collapse=chosen.collapse, set_aside=chosen.set_aside,
+    )
 
-    # compare what is printed: the expected number of members rounded to 0.1
-    if round(members, 1) < criteria.min_members and Problem.COLLAPSED not in problems:
-        problems[Problem.TOO_FEW_MEMBERS] = (
-            f"only {members:.1f} likely members (fewer than {criteria.min_members:g})"
-        )
-    if st.sig[0] >= 0.999 * criteria.cluster_sigma_cap:
-        problems[Problem.AT_WIDTH_CAP] = (
-            f"the 'cluster' component is as wide as allowed ({criteria.cluster_sigma_cap:.0f} km/s), hotter "
-            "than any globular cluster: probably a field population"
-        )
-    if not concentrated and (members < 0.5 * n or edge == 1):  # a flat profile: dominance alone is no proof
-        problems[Problem.NOT_CONCENTRATED] = (
-            "the velocity peak is not concentrated towards the centre and "
-            + ("its profile is flat" if edge == 1 else "does not dominate the sample")
-            + ": it cannot be told apart from a field population"
-        )
-    tol_mean = max(5.0, 5.0 * (mean_err if np.isfinite(mean_err) else 1.0))
-    n_reached = sum(ll - o[1] < 0.5 and abs(o[0].mu[0] - st.mu[0]) <= tol_mean for o in outcomes)
-    rivals = [
-        o for o in outcomes
-        if ll - o[1] < criteria.ambiguity_dlnl and abs(o[0].mu[0] - st.mu[0]) > tol_mean
-    ]
-    if rivals:
-        other = max(rivals, key=lambda o: o[1])[0].mu[0]
-        problems[Problem.AMBIGUOUS] = (
-            f"ambiguous: a cluster at {other:.1f} km/s fits almost as well as one at {st.mu[0]:.1f} km/s"
-        )
-    # intervals: marginal posteriors for sparse clusters, curvature otherwise
-    method, m68, m95, d68, d95 = "none", (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2, (np.nan,) * 2
-    # (only for fits that pass the other checks: an unreliable fit's intervals are not worth the time)
-    if np.isfinite(mean_err) and not problems and (members < criteria.profile_below_members or at_zero):
-        # --- sparse-cluster intervals (xdtutorial.intervals; issue 16): the marginal posteriors ---
+
+def _intervals(
+    sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits, *, profile: bool
+) -> Intervals:
+    """The marginal posteriors' intervals of the mean and the dispersion if ``profile``, else the curvature's.
+
+    A posterior that fails (:func:`~xdtutorial.intervals._marginal_intervals` raises, e.g. when no point has
+    a usable Hessian for its Laplace correction) or whose intervals are not finite and nested falls back to
+    the curvature, and says so in ``note`` (the fit's reason; such an interval is not calibrated for so few
+    members, and the dispersion is not cited); without curvature errors (a degenerate fit) there are no
+    intervals.
+    """
+    st, ll, v, verr2, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr2, sample.R
+    mu, sig, mean_err, disp_err = float(st.mu[0]), float(st.sig[0]), curvature.mean_err, curvature.dispersion_err
+    note = ""
+    if profile:
         try:
-            d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(verr)))
-            iv = _marginal_intervals(st, ll, v, verr2, R, d_step, limits, fixed)
-            if not (_nested(np.mean(iv.mean68), iv.mean68, iv.mean95)
-                    and _nested(np.mean(iv.dispersion68), iv.dispersion68, iv.dispersion95)):
+            d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(sample.verr)))
+            iv = _marginal_intervals(st, ll, v, verr2, R, d_step, limits.as_kwargs(), curvature.fixed)
+            if not _sane(*iv):
                 raise FloatingPointError(f"the posterior's intervals are not nested ({iv})")
-            method, (m68, m95, d68, d95) = "profile", iv
-            mean_err = 0.5 * (m68[1] - m68[0])
-            disp_err = np.nan if at_zero else 0.5 * (d68[1] - d68[0])
-        except FloatingPointError as err:  # flagged, not hidden: the fall-back intervals are not calibrated here
-            notes.append(f"curvature intervals (not calibrated for {members:.1f} members): {err}")
-        # --- end of the sparse-cluster intervals ---
-    if method == "none" and np.isfinite(mean_err):
-        method = "curvature"
-        m68, m95 = _symmetric(st.mu[0], mean_err)
-        d68, d95 = _symmetric(st.sig[0], disp_err, floor=0.0)
+            return Intervals("profile", *iv, 0.5 * (iv.mean68[1] - iv.mean68[0]),
+                             np.nan if curvature.unresolved else 0.5 * (iv.dispersion68[1] - iv.dispersion68[0]))
+        except FloatingPointError as err:  # flagged, not hidden (issues 16 and 17)
+            note = f"curvature intervals (not calibrated for {chosen.members:.1f} members): {err}"
+    if not np.isfinite(mean_err):
+        return Intervals("none", *[(np.nan, np.nan)] * 4, mean_err, disp_err, note)
+    return Intervals(
+        "curvature", *_symmetric(mu, mean_err), *_symmetric(sig, disp_err, floor=0.0), mean_err, disp_err, note
+    )
 
-    if np.isfinite(mean_err) and mean_err > criteria.max_mean_err:
-        problems[Problem.MEAN_UNCERTAIN] = f"mean velocity uncertain by {mean_err:.1f} km/s"
-    if at_zero and not problems:
-        notes.append("dispersion unresolved (smaller than the measurement errors)")
-    notes = list(problems.values()) + notes + list(flags.values())
+
+def _result(
+    sample: Sample, models: tuple[ModelTried, ...], chosen: ChosenModel, evidence: Evidence, intervals: Intervals,
+    verdict: Verdict, criteria: ReliabilityCriteria,
+) -> ClusterFit:
+    """The :class:`ClusterFit` record, with the dispersion's own verdict."""
+    st, n_field = chosen.state, chosen.model.n_field
     model = (
         f"cluster (Plummer-profile membership) + {n_field} field Gaussian{'s' if n_field > 1 else ''}, "
-        f"errors deconvolved; {n_field} chosen by BIC among 1-{max(best_by_k)} tried"
+        f"errors deconvolved; {n_field} chosen by BIC among 1-{models[-1].n_field} tried"
     )
-    field = tuple(
-        (float(st.mu[k]), float(st.sig[k]), float(st.fw[k - 1])) for k in range(1, st.mu.size)
-    )
-    calibrated = method == "profile" or members >= criteria.profile_below_members or bool(problems)  # issue 16
-    d_citable, d_reason = dispersion_verdict(
-        not problems, members, float(st.sig[0]), d95, criteria, calibrated=calibrated
+    citable, why = dispersion_verdict(verdict.reliable, chosen.members, float(st.sig[0]), intervals.dispersion95,
+                                      criteria, calibrated=not intervals.note)
+    reason = verdict.reason if not intervals.note else (
+        intervals.note if verdict.reason == "ok" else f"{verdict.reason}; {intervals.note}"
     )
     return ClusterFit(
-        name=name,
-        n_stars=int(n),
+        name=sample.name,
+        n_stars=sample.n,
         mean=float(st.mu[0]),
-        mean_err=mean_err,
+        mean_err=intervals.mean_err,
         dispersion=float(st.sig[0]),
-        dispersion_err=disp_err,
+        dispersion_err=intervals.dispersion_err,
         p_centre=float(expit(st.alpha)),
         r_scale=float(np.exp(st.log_a)),
-        field=field,
-        membership=q,
-        expected_members=members,
-        log_likelihood=ll,
-        bic=bic(n_field),
+        field=tuple((float(st.mu[k]), float(st.sig[k]), float(st.fw[k - 1])) for k in range(1, st.mu.size)),
+        membership=chosen.membership,
+        expected_members=chosen.members,
+        log_likelihood=chosen.log_likelihood,
+        bic=chosen.model.bic,
         model=model,
         params=st.vector(),
-        n_starts=len(outcomes),
-        n_reached=int(n_reached),
-        reliable=not problems,
-        problems=tuple(problems),
-        reason="; ".join(notes) if notes else "ok",
-        flags=tuple(flags),
-        mean_interval=m68,
-        mean_interval95=m95,
-        dispersion_interval=d68,
-        dispersion_interval95=d95,
-        interval_method=method,
-        dispersion_reliable=d_citable,
-        dispersion_reason=d_reason,
+        n_starts=len(chosen.solutions),
+        n_reached=evidence.n_reached,
+        reliable=verdict.reliable,
+        problems=verdict.problems,
+        reason=reason,
+        flags=verdict.flags,
+        mean_interval=intervals.mean68,
+        mean_interval95=intervals.mean95,
+        dispersion_interval=intervals.dispersion68,
+        dispersion_interval95=intervals.dispersion95,
+        interval_method=intervals.method,
+        dispersion_reliable=citable,
+        dispersion_reason=why,
     )
+
+
+# ----------------------------------------------------------------------------- small pieces of the stages
 
 
 def _at_clip(
@@ -655,9 +643,15 @@ def _at_clip(
     return edge if _log_likelihood(moved, v, verr2, R) > ll - 0.5 else None
 
 
-def _nested(x: float, i68: tuple[float, float], i95: tuple[float, float]) -> bool:
-    """Whether the 68 % interval holds ``x`` and lies within the 95 % one (a sane profile result)."""
-    return bool(np.all(np.isfinite([*i68, *i95])) and i95[0] <= i68[0] <= x <= i68[1] <= i95[1])
+def _sane(m68: tuple[float, float], m95: tuple[float, float], d68: tuple[float, float],
+          d95: tuple[float, float]) -> bool:
+    """Whether posterior intervals are usable: finite, each 68 % interval inside its 95 % one.  (The
+    maximum-likelihood values need not lie inside: a cold best fit sits below its dispersion's posterior
+    intervals, and then its mean may sit at one edge of the mean's.)"""
+    def inside(inner: tuple[float, float], outer: tuple[float, float]) -> bool:
+        return outer[0] <= inner[0] <= inner[1] <= outer[1]
+
+    return bool(np.all(np.isfinite([*m68, *m95, *d68, *d95]))) and inside(m68, m95) and inside(d68, d95)
 
 
 def _symmetric(x: float, err: float, floor: float = -np.inf) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -673,7 +667,7 @@ def _inner_peak(v: np.ndarray, verr: np.ndarray, R: np.ndarray) -> tuple[np.ndar
     return inner, max(2.5 * float(np.median(verr[inner])), 5.0)
 
 
-def _collapsed(st: _MembershipState, q: np.ndarray, verr: np.ndarray, criteria: ReliabilityCriteria) -> bool:
+def _is_collapsed(st: _MembershipState, q: np.ndarray, verr: np.ndarray, criteria: ReliabilityCriteria) -> bool:
     """Fewer members than required, with a dispersion below a tenth of their typical error.
 
     Errors are deconvolved, so sigma_c = 0 is a finite likelihood maximum: a
@@ -686,9 +680,10 @@ def _collapsed(st: _MembershipState, q: np.ndarray, verr: np.ndarray, criteria: 
 
 def _retry_collapse(
     st: _MembershipState, v: np.ndarray, verr: np.ndarray, verr2: np.ndarray, R: np.ndarray,
-    limits: dict[str, float], criteria: ReliabilityCriteria,
+    criteria: ReliabilityCriteria,
 ) -> tuple[_MembershipState, float] | None:
     """Restart from the inner velocity peak with its robust width; the best solution that does not collapse."""
+    limits = criteria.limits.as_kwargs()
     inner, w = _inner_peak(v, verr, R)
     sel = inner[np.abs(v[inner] - st.mu[0]) < w]
     if sel.size < 3:
@@ -704,13 +699,13 @@ def _retry_collapse(
         try:  # a short run first: a start that heads for the collapse again is dropped early
             fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=200, **limits)
             q = _memberships(fit, v, verr2, R)
-            if _collapsed(fit, q, verr, criteria):
+            if _is_collapsed(fit, q, verr, criteria):
                 continue
             fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, accelerate=True, **limits)
         except FloatingPointError:
             continue
         q = _memberships(fit, v, verr2, R)
-        if _collapsed(fit, q, verr, criteria):
+        if _is_collapsed(fit, q, verr, criteria):
             continue
         if best is None or ll > best[1]:
             best = (fit, ll)

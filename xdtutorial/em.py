@@ -308,38 +308,54 @@ def em_fit(
     )
 
 
-def random_starts(v: Any, n_starts: int, rng: RNGLike, *, narrow_fraction: float = 0.5) -> np.ndarray:
+def random_starts(v: Any, n_starts: int, *, rng: RNGLike = 0, narrow_fraction: float = 0.5) -> np.ndarray:
     """Random starting points for a multi-start fit.
 
     A ``1 - narrow_fraction`` share are *broad* starts: both means uniform
     within the 1st-99th percentile range of ``v``, dispersions uniform within
     [0.5, 60] km/s (sorted so that component 1 is narrower), ``frac1`` uniform
     in [0.05, 0.95].  The rest are *narrow* starts: component 1 with a 0.5 km/s
-    dispersion and ``frac1 = 0.05`` centred on a randomly chosen star, the
-    field on the median and standard deviation of all stars.  Narrow starts are
-    how EM gets trapped in poor local maxima; a multi-start should include
+    dispersion (half the spread of ``v`` if that is narrower, so that component 1
+    stays the narrower) and ``frac1 = 0.05`` centred on a randomly chosen star,
+    the field on the median and standard deviation of all stars.  Narrow starts
+    are how EM gets trapped in poor local maxima; a multi-start should include
     some.
 
     Parameters
     ----------
     v : array_like, shape (n_stars,)
-        Velocities [km/s].
+        Velocities [km/s], not all equal.
     n_starts : int
         Number of starts.
-    rng : int or numpy.random.Generator
-        Seed or source of randomness.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; see the conventions in ``helpers``).
     narrow_fraction : float, default=0.5
         Share of narrow starts.
 
     Returns
     -------
     ndarray, shape (n_starts, 5)
-        Valid ``(mean1, sigma1, mean2, sigma2, frac1)`` rows.
+        Valid ``(mean1, sigma1, mean2, sigma2, frac1)`` rows (``0 < sigma1 <= sigma2``,
+        ``0 < frac1 < 1``), whatever the spread of ``v``.
+
+    Raises
+    ------
+    ValueError
+        ``v`` empty, not finite or all equal (no spread to start a mixture from);
+        ``n_starts`` < 1; ``narrow_fraction`` outside [0, 1].
+    TypeError
+        ``rng`` not an int seed or a Generator, ``n_starts`` not an int.
     """
     v = as_float_array("v", v, unit="km/s")
     n_starts = check_positive_int("n_starts", n_starts)
     narrow_fraction = check_probability("narrow_fraction", narrow_fraction)
     rng = as_generator(rng)
+    spread_sd = float(np.std(v))
+    if not spread_sd > 0.0:
+        raise ValueError(
+            f"v must have a spread for a two-component start; got {v.size} velocities all equal to {v[0]:.6g} km/s. "
+            "Fix: pass the stars' measured velocities (a mixture of identical values has no components to find)"
+        )
     lo, hi = np.percentile(v, [1, 99])
     n_narrow = round(narrow_fraction * n_starts)
     n_broad = n_starts - n_narrow
@@ -348,10 +364,10 @@ def random_starts(v: Any, n_starts: int, rng: RNGLike, *, narrow_fraction: float
     broad = np.column_stack([means[:, 0], sig[:, 0], means[:, 1], sig[:, 1], rng.uniform(0.05, 0.95, n_broad)])
     centre = rng.choice(v, n_narrow)
     narrow = np.column_stack(
-        [centre, np.full(n_narrow, 0.5), np.full(n_narrow, np.median(v)), np.full(n_narrow, np.std(v)),
-         np.full(n_narrow, 0.05)]
+        [centre, np.full(n_narrow, min(0.5, 0.5 * spread_sd)), np.full(n_narrow, np.median(v)),
+         np.full(n_narrow, spread_sd), np.full(n_narrow, 0.05)]
     )
-    return np.vstack([broad, narrow])
+    return check_params(np.vstack([broad, narrow]), name="starts", batch=True)  # the promise, kept
 
 
 def em_multi_start(
@@ -379,7 +395,8 @@ def em_multi_start(
     starts : array_like, shape (n_starts, 5)
         Starting points, e.g. from :func:`random_starts`.
     tol : float, default=1e-12
-        Passed to :func:`em_fit`.
+        Passed to :func:`em_fit`: the rise of the mean log-likelihood per star
+        below which a fit stops.
     max_iter : int, default=2000
         Passed to :func:`em_fit`.
     deconvolve : bool, default=True
@@ -441,8 +458,19 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     **options
         Passed as ``options=`` to minimize, in SciPy's own spelling (e.g.
         ``maxiter``, ``maxfev``, ``xatol``); ``max_iter`` is accepted for
-        ``maxiter``.  An option the method does not know is a ``TypeError``
-        (SciPy itself would only warn and ignore it).
+        ``maxiter`` (not both).  An option the method does not know, or of the
+        wrong type, is a ``TypeError`` (SciPy itself would only warn and ignore
+        an unknown one); so are minimize's own arguments (``bounds``,
+        ``callback``, ``jac`` ...), which this wrapper does not pass.
+
+    Raises
+    ------
+    ValueError
+        Invalid data or start; an unknown ``method``, or one that needs an
+        analytic Jacobian (Newton-CG, dogleg, trust-ncg, trust-exact,
+        trust-krylov).
+    TypeError
+        A bad option (see ``**options``).
 
     Returns
     -------
@@ -456,9 +484,7 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
 
     v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
     p0 = _check_params(init, "init")
-    if "max_iter" in options:
-        options["maxiter"] = check_positive_int("max_iter", options.pop("max_iter"))
-    check_minimize_options(method, options)
+    options = check_minimize_options(method, options)
 
     def objective(p: np.ndarray) -> float:
         return -log_likelihood(p, v, verr)

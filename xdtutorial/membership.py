@@ -69,17 +69,75 @@ from .data import STAR_DTYPE
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
-    """Positions of the highest peaks of a Gaussian kernel density estimate of ``v``."""
-    grid = np.arange(v.min() - 3 * bandwidth, v.max() + 3 * bandwidth, bandwidth / 4)
-    dens = np.exp(-0.5 * ((grid[:, None] - v) / bandwidth) ** 2).sum(axis=1)
-    peaks = np.flatnonzero((dens[1:-1] > dens[:-2]) & (dens[1:-1] >= dens[2:])) + 1
+    """Positions of the highest peaks of a Gaussian kernel density estimate of ``v``.
+
+    The density is evaluated on the grid ``v.min() - 3 bandwidth + j bandwidth / 4`` (spaced as
+    ``np.arange`` spaces it), but only at the grid points within :data:`_KDE_REACH` bandwidths of
+    a star: farther out every kernel underflows to exactly 0, so no peak can be there.  Those
+    points are visited in pieces of :data:`_KDE_PIECE`, so memory is bounded and time is
+    proportional to the number of stars, whatever the range of the data (one star at 1e8 km/s
+    adds one small patch, not 1e8 grid points).
+    """
+    v = np.sort(np.asarray(v, dtype=float))
+    lo = v[0] - 3 * bandwidth
+    n_grid = int(np.ceil((v[-1] + 3 * bandwidth - lo) / (bandwidth / 4)))  # np.arange's length
+    delta = (lo + bandwidth / 4) - lo  # np.arange's spacing, to the last bit
+    reach = int(np.ceil(4 * _KDE_REACH)) + 1  # in grid steps
+    # the grid points near a star: runs of consecutive indices, the union of [c - reach, c + reach]
+    centre = np.unique(np.floor((v - lo) / delta).astype(np.int64))
+    new_run = np.r_[True, np.diff(centre) > 2 * reach + 1]
+    run_lo = np.maximum(centre[new_run] - reach, 0)
+    run_hi = np.minimum(centre[np.r_[new_run[1:], True]] + reach, n_grid - 1)
+    cum = np.r_[0, np.cumsum(run_hi - run_lo + 1)]  # positions of the runs' points, one after another
+    peak_j, peak_dens = [], []
+    for start in range(0, int(cum[-1]), _KDE_PIECE):
+        pos = np.arange(max(start - 1, 0), min(start + _KDE_PIECE + 1, int(cum[-1])))  # one neighbour each side
+        run = np.searchsorted(cum, pos, side="right") - 1
+        j = run_lo[run] + (pos - cum[run])
+        dens = _kernel_density(v, lo + j * delta, bandwidth)
+        # a grid point's neighbours; absent ones (beyond reach of every star) have density 0
+        left = np.where(np.r_[False, j[1:] == j[:-1] + 1], np.r_[0.0, dens[:-1]], 0.0)
+        right = np.where(np.r_[j[:-1] + 1 == j[1:], False], np.r_[dens[1:], 0.0], 0.0)
+        mine = (pos >= start) & (pos < start + _KDE_PIECE)
+        peak = mine & (j > 0) & (j < n_grid - 1) & (dens > left) & (dens >= right)  # the grid's ends are no peaks
+        peak_j.append(j[peak])
+        peak_dens.append(dens[peak])
+    grid, dens = lo + np.concatenate(peak_j) * delta, np.concatenate(peak_dens)
     chosen: list[float] = []
-    for i in peaks[np.argsort(dens[peaks])[::-1]]:
+    for i in np.argsort(dens)[::-1]:
         if all(abs(grid[i] - c) > 2 * bandwidth for c in chosen):
             chosen.append(float(grid[i]))
         if len(chosen) == n_max:
             break
     return chosen
+
+
+def _kernel_density(v_sorted: np.ndarray, grid: np.ndarray, bandwidth: float) -> np.ndarray:
+    """sum_i exp(-(g - v_i)^2 / 2 bandwidth^2) at each g of ``grid`` (ascending), over the stars within reach.
+
+    The stars beyond :data:`_KDE_REACH` bandwidths contribute exact zeros, so each block of grid
+    points sums only its window of the sorted stars; a block holds at most :data:`_KDE_BLOCK`
+    numbers (or one window).
+    """
+    first = np.searchsorted(v_sorted, grid - _KDE_REACH * bandwidth, side="left")
+    last = np.searchsorted(v_sorted, grid + _KDE_REACH * bandwidth, side="right")
+    dens = np.empty(grid.size)
+    i = 0
+    while i < grid.size:
+        width = max(1, int(last[min(i + 4096, grid.size) - 1] - first[i]))
+        end = min(grid.size, i + max(1, min(4096, _KDE_BLOCK // width)))
+        window = v_sorted[first[i] : last[end - 1]]
+        dens[i:end] = np.exp(-0.5 * ((grid[i:end, None] - window) / bandwidth) ** 2).sum(axis=1)
+        i = end
+    return dens
+
+
+#: Beyond this many bandwidths a Gaussian kernel exp(-x^2 / 2) underflows to exactly 0.0 in float64.
+_KDE_REACH = 39.0
+#: Most numbers in one block of the kernel density estimate (8 MiB of float64).
+_KDE_BLOCK = 1 << 20
+#: Grid points evaluated at a time by _velocity_clumps.
+_KDE_PIECE = 1 << 16
 
 
 def _starting_states(

@@ -20,6 +20,7 @@ from ._validation import (
     check_int,
     check_pair,
     check_unit_interval_array,
+    old_order_error,
 )
 from .model import model_density, sample_mock
 
@@ -212,11 +213,11 @@ def plot_membership(
 
 
 def plot_model_vs_mock(
+    params: Any,
     v: Any,
     verr: Any,
-    params: Any,
-    rng: RNGLike,
     *,
+    rng: RNGLike = 0,
     ax: Any = None,
     bins: Any = None,
     hist_kwargs: dict[str, Any] | None = None,
@@ -229,14 +230,17 @@ def plot_model_vs_mock(
     posterior-predictive check draws each replicate from its own posterior
     sample (notebook 05).
 
+    The model is evaluated at ``params``, so they come first, then the data
+    (the package's argument order, as ``log_likelihood(params, v, verr)``).
+
     Parameters
     ----------
-    v, verr : array_like, shape (n_stars,)
-        Velocities and their 1-sigma uncertainties [km/s].
     params : array_like, shape (5,)
         Model parameters.
-    rng : int or numpy.random.Generator
-        Seed or source of randomness for the mock data set.
+    v, verr : array_like, shape (n_stars,)
+        Velocities and their 1-sigma uncertainties [km/s].
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness for the mock data set (keyword-only).
     ax : matplotlib Axes, default=None
         Axes to draw into; a new figure if None.
     bins : int or array_like, default=None
@@ -250,6 +254,8 @@ def plot_model_vs_mock(
     -------
     matplotlib Axes
     """
+    if np.size(params) != 5 and np.size(verr) == 5:
+        raise old_order_error("plot_model_vs_mock", "(params, v, verr, rng=...)", "(v, verr, params, rng)")
     v, verr = as_velocity_arrays(v, verr)
     ax = _axes(ax)
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
@@ -264,7 +270,7 @@ def plot_model_vs_mock(
         bins = (np.arange(lo, hi, 2.0) if (hi - lo) / 2.0 <= MAX_DEFAULT_BINS
                 else np.linspace(lo, hi, MAX_DEFAULT_BINS + 1))
     bins = np.asarray(bins, dtype=float)
-    mock = sample_mock(params, verr, rng)
+    mock = sample_mock(params, verr, rng=rng)
     style = {"histtype": "step", "lw": 1.5, "bins": bins}
     _draw(ax.hist, "hist_kwargs", {**style, "label": "data", "color": "k"}, hist_kwargs, v)
     _draw(ax.hist, "hist_kwargs", {**style, "label": "mock from model", "color": "C1", "ls": "--"}, hist_kwargs, mock)

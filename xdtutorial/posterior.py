@@ -9,6 +9,7 @@ for ``emcee.EnsembleSampler(..., vectorize=True)``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from ._validation import (
     check_int,
     check_params,
     check_positive_float,
+    old_order_error,
 )
 from .model import PARAM_NAMES, _as_params, _valid, log_likelihood
 
@@ -106,8 +108,8 @@ def log_posterior(
 def init_walkers(
     best: Any,
     n_walkers: int,
-    rng: RNGLike,
     *,
+    rng: RNGLike = 0,
     scale: float = 1e-3,
     bounds: dict[str, tuple[float, float]] | None = None,
 ) -> np.ndarray:
@@ -123,8 +125,8 @@ def init_walkers(
         Best-fit parameters, inside the prior.
     n_walkers : int
         Number of walkers (emcee needs at least ``2 * 5``).
-    rng : int or numpy.random.Generator
-        Seed or source of randomness.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; see the conventions in ``helpers``).
     scale : float, default=1e-3
         Relative size of the ball, > 0.
     bounds : dict, default=None
@@ -146,7 +148,9 @@ def init_walkers(
     scale = check_positive_float("scale", scale)
     rng = as_generator(rng)
     if not np.isfinite(log_prior(best, bounds=bounds)):
-        raise ValueError(f"best must be inside the prior; got {best!r}. Fix: start the walkers at a best fit")
+        box = DEFAULT_BOUNDS if bounds is None else bounds
+        raise ValueError(f"best must be inside the prior box {box} (and 0 <= sigma1 <= sigma2, 0 < frac1 < 1); got "
+                         f"{best!r}. Fix: start the walkers at a best fit inside that box, or widen bounds")
     width = scale * np.maximum(np.abs(best), 1.0)
     width[4] = scale * min(best[4], 1.0 - best[4])
     pos = best + width * rng.standard_normal((n_walkers, 5))
@@ -162,11 +166,11 @@ def init_walkers(
 
 
 def make_sampler(
-    n_walkers: int,
     v: np.ndarray,
     verr: np.ndarray,
-    rng: RNGLike,
+    n_walkers: int,
     *,
+    rng: RNGLike = 0,
     bounds: dict[str, tuple[float, float]] | None = None,
 ) -> Any:
     """An ``emcee.EnsembleSampler`` for :func:`log_posterior`, vectorised and seeded.
@@ -178,13 +182,14 @@ def make_sampler(
 
     Parameters
     ----------
-    n_walkers : int
-        Number of walkers.
     v, verr : ndarray, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
-    rng : int or numpy.random.Generator
+    n_walkers : int
+        Number of walkers.
+    rng : int or numpy.random.Generator, default=0
         Seed of the sampler's random stream (the proposals): an int seeds
         emcee's legacy ``RandomState`` directly, a Generator gives one drawn seed.
+        Keyword-only.
     bounds : dict, default=None
         Prior box (see :func:`log_prior`).
 
@@ -192,23 +197,68 @@ def make_sampler(
     -------
     emcee.EnsembleSampler
         With ``vectorize=True``: each step evaluates all walkers of one half
-        of the ensemble in one call of :func:`log_posterior`.
+        of the ensemble in one call of :func:`log_posterior`.  Its ``sample``
+        (and so ``run_mcmc``) first checks the walkers' start: an array of shape
+        ``(n_walkers, 5)`` with every walker inside the prior box.  A walker
+        outside has ``log_prob = -inf``; when all are, emcee accepts no move and
+        says nothing, so this is a ``ValueError`` before the first step.
     """
+    if np.ndim(v) == 0 and np.ndim(n_walkers) == 1:
+        raise old_order_error("make_sampler", "(v, verr, n_walkers, rng=..., bounds=...)", "(n_walkers, v, verr)")
     n_walkers = check_int("n_walkers", n_walkers, minimum=10)
     v, verr = as_velocity_arrays(v, verr, check_plausible=True)
     seed = seed_of(rng)
     if bounds is not None:
         check_bounds(bounds)
-    import emcee
-
-    sampler = emcee.EnsembleSampler(
+    sampler = _checked_sampler_class()(
         n_walkers, 5, log_posterior, args=(v, verr), kwargs={"bounds": bounds}, vectorize=True
     )
+    sampler.prior_bounds = bounds  # what the start is checked against
     sampler.random_state = np.random.RandomState(seed).get_state()  # the legacy state emcee uses
     return sampler
 
 
-def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[int, int, np.ndarray]:
+@functools.cache
+def _checked_sampler_class() -> type:
+    """``emcee.EnsembleSampler`` whose ``sample`` refuses a start outside the prior (built on first use)."""
+    import emcee
+
+    class CheckedEnsembleSampler(emcee.EnsembleSampler):
+        """emcee's sampler, unchanged, except that the walkers' start is checked before the first step."""
+
+        prior_bounds: dict[str, tuple[float, float]] | None = None
+
+        def sample(self, initial_state: Any, *args: Any, **kwargs: Any) -> Any:
+            if initial_state is not None:  # None: go on from the previous state, already checked
+                coords = initial_state.coords if isinstance(initial_state, emcee.State) else initial_state
+                _check_walkers(coords, self.nwalkers, self.prior_bounds)
+            return super().sample(initial_state, *args, **kwargs)
+
+    CheckedEnsembleSampler.__module__ = __name__
+    return CheckedEnsembleSampler
+
+
+def _check_walkers(coords: Any, n_walkers: int, bounds: dict[str, tuple[float, float]] | None) -> None:
+    """The walkers' start: shape (n_walkers, 5), every walker inside the prior box ``bounds``."""
+    pos = as_float_array("initial_state", coords, ndim=2)
+    if pos.shape != (n_walkers, 5):
+        raise ValueError(f"initial_state must have shape ({n_walkers}, 5), one row per walker; got shape "
+                         f"{pos.shape}. Fix: init_walkers(best, {n_walkers}, bounds=...)")
+    outside = ~np.isfinite(log_prior(pos, bounds=bounds))
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        box = DEFAULT_BOUNDS if bounds is None else bounds
+        raise ValueError(
+            f"initial_state must lie inside the prior box {box} (and 0 <= sigma1 <= sigma2, 0 < frac1 < 1); got "
+            f"{int(outside.sum())} of {n_walkers} walkers outside, the first (walker {i}) at "
+            f"{np.array2string(pos[i], precision=4)}: those walkers have log_prob = -inf"
+            f"{', so no move can be accepted' if outside.all() else ''}. Fix: start them with "
+            "init_walkers(best, n_walkers, bounds=<the sampler's bounds>) from a best fit inside the box, or "
+            "widen bounds"
+        )
+
+
+def burn_thin_from_autocorr(chain: np.ndarray, *, n_tau: float = 50.0) -> tuple[int, int, np.ndarray]:
     """Burn-in and thinning from emcee's integrated autocorrelation time.
 
     Follows the emcee documentation: discard ``2 * max(tau)`` steps and keep
@@ -218,9 +268,10 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[in
     ----------
     chain : ndarray, shape (n_steps, n_walkers, n_dim)
         Full chain (``sampler.get_chain()``).
-    tol : float, default=50
-        The chain must be longer than ``tol * tau`` for the estimate to be
-        trusted (emcee's criterion).
+    n_tau : float, default=50
+        The chain must be longer than ``n_tau * tau`` steps for the estimate
+        to be trusted (emcee's criterion, its ``tol``: a multiple of the
+        autocorrelation time, not a likelihood tolerance).
 
     Returns
     -------
@@ -237,12 +288,12 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[in
         The chain is too short; the error carries the tentative ``tau``.
     ValueError
         ``chain`` not 3-D (a flattened chain hides the autocorrelation) or
-        not finite, or ``tol`` not positive.
+        not finite, or ``n_tau`` not positive.
     """
     from emcee.autocorr import integrated_time
 
     chain = check_chain(chain)
-    tol = check_positive_float("tol", tol)
+    n_tau = check_positive_float("n_tau", n_tau)
     still = np.all(chain == chain[:1], axis=0)  # (n_walkers, n_dim): a walker that never moved there
     frozen = [k for k in range(chain.shape[2]) if still[:, k].any()]
     if frozen:  # every proposal of those walkers was rejected: tau is undefined (0/0), not merely long
@@ -252,7 +303,7 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, tol: float = 50.0) -> tuple[in
             "inside the prior the sampler uses (log_prior(p0, bounds=...) finite for each row of p0, e.g. "
             "init_walkers(..., bounds=the sampler's bounds))"
         )
-    tau = integrated_time(chain, tol=tol)
+    tau = integrated_time(chain, tol=n_tau)
     return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
 
 

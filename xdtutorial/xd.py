@@ -50,7 +50,14 @@ from typing import Any
 import numpy as np
 
 from ._numerics import logsumexp
-from ._validation import _type_error, _value_error, as_rng, check_positive_float, check_positive_int
+from ._validation import (
+    _type_error,
+    _value_error,
+    as_rng,
+    check_positive_float,
+    check_positive_int,
+    old_order_error,
+)
 from .errors import EMConvergenceWarning
 
 __all__ = [
@@ -195,21 +202,28 @@ def _check_covariances(name: str, c: np.ndarray, *, what: str, strict: bool) -> 
         )
 
 
-def _check_data(X: Any, Xerr: Any) -> tuple[np.ndarray, np.ndarray]:
+def _check_mixture_first(function: str, amplitudes: Any, covariances: Any) -> None:
+    """Refuse the order these evaluations had before the conventions: (X, Xcov, amplitudes, means, covariances)."""
+    if np.ndim(amplitudes) == 2 and np.ndim(covariances) == 1:  # X (N, D) and amplitudes (K,) in each other's place
+        raise old_order_error(function, "(amplitudes, means, covariances, X, Xcov)",
+                              "(X, Xcov, amplitudes, means, covariances)")
+
+
+def _check_data(X: Any, Xcov: Any) -> tuple[np.ndarray, np.ndarray]:
     X = _as_array("X", X, 2, "pass the data as an array of shape (N, D), one row per star")
     n, d = X.shape
     if n < 1 or d < 1:
         raise _value_error("X", "an array with at least one star and one dimension", X, "pass shape (N, D), N, D >= 1")
-    Xerr = _as_array(
-        "Xerr", Xerr, 3, f"pass one error covariance matrix per star, shape (N, D, D) = ({n}, {d}, {d}); "
-        "for independent errors use Xerr = sigma[:, :, None] ** 2 * np.eye(D)"
+    Xcov = _as_array(
+        "Xcov", Xcov, 3, f"pass one error covariance matrix per star, shape (N, D, D) = ({n}, {d}, {d}); "
+        "for independent errors use Xcov = sigma[:, :, None] ** 2 * np.eye(D)"
     )
-    if Xerr.shape != (n, d, d):
+    if Xcov.shape != (n, d, d):
         raise _value_error(
-            "Xerr", f"of shape (N, D, D) = ({n}, {d}, {d}) to match X", Xerr, "one D x D error covariance per row of X"
+            "Xcov", f"of shape (N, D, D) = ({n}, {d}, {d}) to match X", Xcov, "one D x D error covariance per row of X"
         )
-    _check_covariances("Xerr", Xerr, what="star", strict=False)
-    return X, Xerr
+    _check_covariances("Xcov", Xcov, what="star", strict=False)
+    return X, Xcov
 
 
 def _check_start(amplitudes: Any, means: Any, covariances: Any, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,10 +347,10 @@ class _Collapse(Exception):
         self.j = j
 
 
-def _blocks(X: np.ndarray, Xerr: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _blocks(X: np.ndarray, Xcov: np.ndarray, block: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The stars in blocks, each as contiguous ``(D, n)`` values and ``(D, D, n)`` covariances."""
     return [
-        (np.ascontiguousarray(X[i : i + block].T), np.ascontiguousarray(Xerr[i : i + block].transpose(1, 2, 0)))
+        (np.ascontiguousarray(X[i : i + block].T), np.ascontiguousarray(Xcov[i : i + block].transpose(1, 2, 0)))
         for i in range(0, X.shape[0], block)
     ]
 
@@ -412,34 +426,38 @@ def _collapsed(cov: np.ndarray, fixcovar: np.ndarray) -> int | None:
 
 
 # ----------------------------------------------------------------------------- public functions
-def log_likelihood(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> float:
+def log_likelihood(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: Any) -> float:
     """Total error-convolved log-likelihood :math:`\\sum_i \\ln \\sum_j \\alpha_j \\mathcal N(x_i | m_j, V_j + S_i)`.
+
+    An evaluation, so the mixture comes first and the data after it (the package's argument order,
+    as ``helpers.log_likelihood(params, v, verr)``); :func:`fit` takes the data first.
 
     Parameters
     ----------
-    X : array_like, shape (N, D)
-        Measured values [data units, e.g. mas/yr and km/s].
-    Xerr : array_like, shape (N, D, D)
-        Error covariance of each star [data units squared]; symmetric positive semi-definite.
     amplitudes : array_like, shape (K,)
         Mixture weights, positive, summing to 1.
     means : array_like, shape (K, D)
         Component means [data units].
     covariances : array_like, shape (K, D, D)
         Intrinsic component covariances [data units squared]; symmetric positive definite.
+    X : array_like, shape (N, D)
+        Measured values [data units, e.g. mas/yr and km/s].
+    Xcov : array_like, shape (N, D, D)
+        Error covariance of each star [data units squared]; symmetric positive semi-definite.
 
     Returns
     -------
     float
         The log-likelihood [nats] (divide by N for Bovy's ``avgloglikedata``).
     """
-    X, Xerr = _check_data(X, Xerr)
+    _check_mixture_first("xd.log_likelihood", amplitudes, covariances)
+    X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
-    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    blocks = _blocks(X, Xcov, _block_size(X.shape[0], amp.size, X.shape[1], None))
     return _e_pass(blocks, amp, mean, cov, need_stats=False)[0]
 
 
-def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances: Any) -> np.ndarray:
+def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: Any) -> np.ndarray:
     """Membership probabilities :math:`q_{ij}` of every star in every component (the E-step).
 
     Parameters are those of :func:`log_likelihood`.
@@ -449,24 +467,28 @@ def responsibilities(X: Any, Xerr: Any, amplitudes: Any, means: Any, covariances
     ndarray, shape (N, K)
         Rows sum to 1.
     """
-    X, Xerr = _check_data(X, Xerr)
+    _check_mixture_first("xd.responsibilities", amplitudes, covariances)
+    X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
-    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    blocks = _blocks(X, Xcov, _block_size(X.shape[0], amp.size, X.shape[1], None))
     return _e_pass(blocks, amp, mean, cov, need_stats=False)[1]
 
 
 def step(
-    X: Any,
-    Xerr: Any,
     amplitudes: Any,
     means: Any,
     covariances: Any,
+    X: Any,
+    Xcov: Any,
     *,
     fixamp: Any = None,
     fixmean: Any = None,
     fixcovar: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """One EM step of BHR11 (E-step and M-step); parameters as in :func:`fit`.
+    """One EM step of BHR11 (E-step and M-step) from the mixture given, on the data ``X, Xcov``.
+
+    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``;
+    shapes and the ``fix*`` options as in :func:`fit`.
 
     Returns
     -------
@@ -477,17 +499,18 @@ def step(
     log_likelihood : float
         The total log-likelihood at the *input* parameters [nats].
     """
-    X, Xerr = _check_data(X, Xerr)
+    _check_mixture_first("xd.step", amplitudes, covariances)
+    X, Xcov = _check_data(X, Xcov)
     amp, mean, cov = _check_start(amplitudes, means, covariances, X.shape[1])
     fixes = _check_fixes(fixamp, fixmean, fixcovar, amp.size)
-    blocks = _blocks(X, Xerr, _block_size(X.shape[0], amp.size, X.shape[1], None))
+    blocks = _blocks(X, Xcov, _block_size(X.shape[0], amp.size, X.shape[1], None))
     total, stats = _e_pass(blocks, amp, mean, cov, need_stats=True)
     return (*_m_step(amp, mean, cov, stats, X.shape[0], *fixes), total)
 
 
 def fit(
     X: Any,
-    Xerr: Any,
+    Xcov: Any,
     amplitudes: Any,
     means: Any,
     covariances: Any,
@@ -509,9 +532,11 @@ def fit(
     ----------
     X : array_like, shape (N, D)
         Measured values, one row per star [data units, e.g. (mas/yr, mas/yr, km/s)].
-    Xerr : array_like, shape (N, D, D)
+    Xcov : array_like, shape (N, D, D)
         Error covariance of each star [data units squared]: symmetric positive semi-definite
-        (zero errors are allowed: then this is an ordinary Gaussian mixture).
+        (zero errors are allowed: then this is an ordinary Gaussian mixture).  astroML calls it
+        ``Xerr``, Bovy ``ycovar``; here ``cov``, as it holds variances, not the 1-sigma widths
+        that ``verr`` holds in one dimension.
     amplitudes : array_like, shape (K,)
         Starting mixture weights: positive, summing to 1 (within 1e-6).
     means : array_like, shape (K, D)
@@ -550,15 +575,15 @@ def fit(
         ``max_iter`` reached, the fit never left its start, a saddle point (two identical free
         components) or a collapsed component; the result carries ``converged=False`` and says which.
     """
-    X, Xerr = _check_data(X, Xerr)
+    X, Xcov = _check_data(X, Xcov)
     n, d = X.shape
     amp, mean, cov = _check_start(amplitudes, means, covariances, d)
     k = amp.size
     fixamp, fixmean, fixcovar = _check_fixes(fixamp, fixmean, fixcovar, k)
     tol = check_positive_float("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
-    blocks = _blocks(X, Xerr, _block_size(n, k, d, block_size))
-    del X, Xerr  # the blocks hold the only copy the fit needs
+    blocks = _blocks(X, Xcov, _block_size(n, k, d, block_size))
+    del X, Xcov  # the blocks hold the only copy the fit needs
 
     history: list[float] = []
     converged = False
@@ -647,7 +672,7 @@ def _identical_pair(mean: np.ndarray, cov: np.ndarray, free: np.ndarray) -> tupl
     return None
 
 
-def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any) -> tuple[np.ndarray, np.ndarray]:
+def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` true values from the mixture (no errors added).
 
     Parameters
@@ -656,8 +681,8 @@ def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any) -
         The mixture, shapes (K,), (K, D), (K, D, D).
     n : int
         Number of draws.
-    rng : numpy.random.Generator or int
-        The random generator or its seed.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; see the conventions in ``helpers``).
 
     Returns
     -------

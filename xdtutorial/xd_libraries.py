@@ -22,6 +22,7 @@ from ._validation import (
     check_total_variance,
 )
 from .em import EMConvergenceWarning, FitResult, _diagnose
+from .errors import EMFailure
 from .model import _canonical, _check_params, log_likelihood
 
 #: How to install Bovy's library (printed when it is missing).
@@ -30,7 +31,8 @@ BOVY_XD_INSTALL = (
     "install GSL (conda install -c conda-forge gsl, or apt-get install libgsl-dev), then "
     "CFLAGS=-fcommon pip install "
     "git+https://github.com/jobovy/extreme-deconvolution.git@3603fc7707c4d9d4785e21a24c3f54e3b65f435c "
-    "(CFLAGS=-fcommon is needed with GCC >= 10). The conda environment.yml and Binder do this for you."
+    "(CFLAGS=-fcommon is needed with GCC >= 10). Binder builds it for you; in the conda environment of "
+    "environment.yml, use the command in the comment at its top (README.md, Installing Bovy's extreme_deconvolution)."
 )
 
 
@@ -54,15 +56,38 @@ def _xd_arrays(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return amp, mean, covar
 
 
-def _checked(v: Any, verr: Any, init: Any, tol: Any, max_iter: Any) -> tuple[np.ndarray, np.ndarray, Any]:
-    """The wrappers' common checks, before any library is imported or run."""
+def _checked(
+    v: Any, verr: Any, init: Any, tol: Any, max_iter: Any, *, tol_name: str = "tol"
+) -> tuple[np.ndarray, np.ndarray, Any]:
+    """The wrappers' common checks, before any library is imported or run.
+
+    Velocities that are all equal are refused: both libraries then invert a singular matrix
+    (astroML raises numpy's raw ``LinAlgError``) or return a component with all the weight.
+    """
     v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
+    if np.ptp(v) == 0:
+        raise ValueError(
+            f"v must have a spread for a two-component fit; got {v.size} velocities all equal to {v[0]:.6g} km/s "
+            "(the libraries then invert a singular matrix). Fix: pass the stars' measured velocities"
+        )
     p = None if init is None else _check_params(init, "init")
     if p is not None:
         check_total_variance(p, verr)
-    check_positive_float("tol", tol)
+    check_positive_float(tol_name, tol)
     check_positive_int("max_iter", max_iter)
     return v, verr, p
+
+
+def _library_params(amp: np.ndarray, mean: np.ndarray, covar: np.ndarray, library: str) -> np.ndarray:
+    """A library's mixture in this package's order, or :class:`EMFailure` if EM left the valid region."""
+    p = _from_xd_arrays(amp, mean, covar)
+    if not (np.all(np.isfinite(p)) and 0.0 < p[4] < 1.0 and p[1] > 0.0):
+        raise EMFailure(
+            f"{library}'s EM ended outside the valid region at {p!r} (a component emptied or collapsed onto "
+            "stars without errors). Fix: start elsewhere, e.g. from initial_guess(v, distance), or use em_fit",
+            params=p,
+        )
+    return p
 
 
 def _verdict(p: np.ndarray, v: np.ndarray, verr: np.ndarray, converged: bool | None) -> bool | None:
@@ -122,7 +147,7 @@ def fit_bovy_xd(v: Any, verr: Any, init: Any, *, tol: float = 1e-12, max_iter: i
         raise ExtremeDeconvolutionNotInstalled(BOVY_XD_INSTALL) from err
     amp, mean, covar = _xd_arrays(p0)
     extreme_deconvolution(v[:, None], verr[:, None] ** 2, amp, mean, covar, tol=tol, maxiter=max_iter)
-    p = _from_xd_arrays(amp, mean, covar)
+    p = _library_params(amp, mean, covar, "Bovy's extreme_deconvolution")
     return FitResult(p, log_likelihood(p, v, verr), None, _verdict(p, v, verr, None), "Bovy extreme_deconvolution")
 
 
@@ -132,7 +157,7 @@ def fit_astroml_xd(
     init: Any = None,
     *,
     max_iter: int = 100,
-    tol: float = 1e-5,
+    total_tol: float = 1e-5,
     rng: RNGLike = 0,
 ) -> FitResult:
     """Fit with astroML's ``XDGMM``, from its own initialisation or from ``init``.
@@ -143,7 +168,7 @@ def fit_astroml_xd(
     silenced; it concerns only that short initialisation.  With ``init`` the
     same EM steps (``XDGMM._EMstep``, astroML's own implementation of Bovy et
     al. eq. 16) run from the given start, with astroML's stopping rule: stop
-    when the total log-likelihood rises by less than ``tol``.
+    when the total log-likelihood rises by less than ``total_tol``.
 
     Parameters
     ----------
@@ -153,11 +178,12 @@ def fit_astroml_xd(
         Start; None uses astroML's default initialisation.
     max_iter : int, default=100
         astroML's ``max_iter``.
-    tol : float, default=1e-5
-        astroML's ``tol`` on the total log-likelihood.
+    total_tol : float, default=1e-5
+        astroML's ``tol``: on the rise of the *total* log-likelihood per step
+        (not per star, unlike ``tol`` of :func:`em_fit` and :func:`fit_bovy_xd`).
     rng : int or numpy.random.Generator, default=0
         Seeds the GaussianMixture initialisation (XDGMM's ``random_state``): an
-        int is passed as is, a Generator gives one drawn seed.
+        int is passed as is, a Generator gives one drawn seed.  Keyword-only.
 
     Returns
     -------
@@ -170,32 +196,42 @@ def fit_astroml_xd(
     Raises
     ------
     ValueError
-        Invalid data, start or options (the message names them).
+        Invalid data, start or options (the message names them); velocities all equal.
+    EMFailure
+        astroML's EM met a singular matrix or left the valid region (a component
+        emptied); the exception carries the parameters.
     """
-    v, verr, p0 = _checked(v, verr, init, tol, max_iter)
+    v, verr, p0 = _checked(v, verr, init, total_tol, max_iter, tol_name="total_tol")
     seed = seed_of(rng)
     from astroML.density_estimation import XDGMM
     from sklearn.exceptions import ConvergenceWarning
 
     X, Xerr = v[:, None], (verr**2)[:, None, None]
-    xd = XDGMM(n_components=2, max_iter=max_iter, tol=tol, random_state=seed)
-    if p0 is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            xd.fit(X, Xerr)
-        method = "astroML XDGMM (default init)"
-        n_iter, converged = None, None
-    else:
-        xd.alpha, xd.mu, xd.V = _xd_arrays(p0)
-        logl = xd.logL(X, Xerr)
-        converged = False
-        for n_iter in range(1, max_iter + 1):  # noqa: B007 - same loop as XDGMM.fit
-            xd._EMstep(X, Xerr)
-            logl_next = xd.logL(X, Xerr)
-            if logl_next < logl + tol:
-                converged = True
-                break
-            logl = logl_next
-        method = "astroML XDGMM (our start)"
-    p = _from_xd_arrays(xd.alpha, xd.mu, xd.V)
+    xd = XDGMM(n_components=2, max_iter=max_iter, tol=total_tol, random_state=seed)
+    try:
+        if p0 is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                xd.fit(X, Xerr)
+            method = "astroML XDGMM (default init)"
+            n_iter, converged = None, None
+        else:
+            xd.alpha, xd.mu, xd.V = _xd_arrays(p0)
+            logl = xd.logL(X, Xerr)
+            converged = False
+            for n_iter in range(1, max_iter + 1):  # noqa: B007 - same loop as XDGMM.fit
+                xd._EMstep(X, Xerr)
+                logl_next = xd.logL(X, Xerr)
+                if logl_next < logl + total_tol:
+                    converged = True
+                    break
+                logl = logl_next
+            method = "astroML XDGMM (our start)"
+    except np.linalg.LinAlgError as err:
+        raise EMFailure(
+            f"astroML's XDGMM met a singular covariance ({err}): a component collapsed onto stars without errors. "
+            "Fix: start elsewhere, e.g. from initial_guess(v, distance), or give the stars their errors",
+            params=_from_xd_arrays(xd.alpha, xd.mu, xd.V) if p0 is not None else None,
+        ) from None
+    p = _library_params(xd.alpha, xd.mu, xd.V, "astroML's XDGMM")
     return FitResult(p, log_likelihood(p, v, verr), n_iter, _verdict(p, v, verr, converged), method)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._numerics import RNGLike, seed_of
 from ._validation import check_int, check_positive_int, check_table
-from .cluster_fit import RELIABILITY, ClusterFit, Problem, ReliabilityCriteria, _check_criteria, fit_cluster
+from .cluster_fit import RELIABILITY, ClusterFit, ReliabilityCriteria, _check_criteria, fit_cluster
 from .data import BaumgardtTable, cluster_names, load_table
 
 
@@ -33,18 +33,17 @@ class _Job:
 
 
 def _survey_one(job: _Job) -> ClusterFit:
+    """One cluster's fit; a fit that fails (EM could not continue, or ran out of memory) is a FIT_FAILED record.
+
+    Only fit failures are caught: bad input (``ValueError``, ``TypeError``) is a bug in the job, and
+    propagates.  A ``MemoryError`` is this cluster's failure, not the survey's: the other clusters go on.
+    """
     try:
         return fit_cluster(job.stars, rng=job.seed, max_field=job.max_field, criteria=job.criteria)
-    except (FloatingPointError, ValueError) as err:
-        nan = float("nan")
-        n = len(job.stars)
-        return ClusterFit(
-            name=job.name, n_stars=n, mean=nan, mean_err=nan, dispersion=nan, dispersion_err=nan,
-            p_centre=nan, r_scale=nan, field=(), membership=np.full(n, nan), expected_members=nan,
-            log_likelihood=nan, bic=nan, model="none", params=np.empty(0), n_starts=0, n_reached=0,
-            reliable=False, problems=(Problem.FIT_FAILED,), reason=f"fit failed: {err}",
-            dispersion_reason="the fit failed",
-        )
+    except FloatingPointError as err:  # EMFailure and any older FloatingPointError
+        return ClusterFit.failed(job.name, len(job.stars), f"fit failed: {err}")
+    except MemoryError as err:
+        return ClusterFit.failed(job.name, len(job.stars), f"fit failed: out of memory ({err or 'MemoryError'})")
 
 
 def _usable_cores() -> int:
@@ -125,8 +124,10 @@ def survey(
     -------
     list of ClusterFit
         In the order of the compilation; a cluster whose fit failed outright
-        is included with NaN values, ``reliable=False``, the problem
-        ``Problem.FIT_FAILED`` and the error as reason.
+        (EM could not continue, :class:`~xdtutorial.errors.EMFailure`, or ran out of
+        memory) is included with NaN values, ``reliable=False``, the problem
+        ``Problem.FIT_FAILED`` and the error as reason.  Bad input is not a failed
+        fit: its ``ValueError`` or ``TypeError`` propagates.
 
     Raises
     ------
