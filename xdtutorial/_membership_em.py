@@ -310,7 +310,7 @@ def _generalised_em(
     ``fit_radius=False`` holds the Plummer scale, ``fit_spatial=False`` both
     spatial parameters.  ``fix_mean`` or ``fix_sigma`` hold the cluster's mean or width at that
     value (a conditional-maximisation step for the other one): the profile
-    likelihood of :func:`xdtutorial.intervals._profile_interval`.
+    likelihood in the dispersion of :func:`xdtutorial.intervals._marginal_intervals`.
 
     ``accelerate=True`` extrapolates after every two EM steps by SQUAREM
     (:func:`_extrapolate`) and keeps the extrapolated point only when its

@@ -94,7 +94,7 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
         lines.append(
             f"  68% intervals  mean {m_lo:.2f} to {m_hi:.2f}, dispersion {d_lo:.2f} to {d_hi:.2f} km/s "
-            "(mean: profile likelihood, dispersion: marginal posterior)"
+            "(marginal posteriors)"
         )
     lines += [
         f"  membership     {p0}, Plummer scale radius {a}{unmeasured}",
@@ -128,7 +128,7 @@ SURVEY_COLUMNS: dict[str, str] = {
     "dispersion_lo95": "lower end of the 95 % interval of the dispersion [km/s]",
     "dispersion_hi95": "upper end of the 95 % interval of the dispersion [km/s]",
     "interval": (
-        "how the intervals were computed: profile (mean: profile likelihood; dispersion: marginal posterior), "
+        "how the intervals were computed: profile (the marginal posteriors of mean and dispersion), "
         "curvature, or none"
     ),
     "members": "expected number of members (sum of membership probabilities)",

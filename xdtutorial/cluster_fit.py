@@ -41,9 +41,9 @@ Three refinements make the numbers citable (issue #11):
   ``COLLAPSED`` (not ``TOO_FEW_MEMBERS``).
 * **Sparse clusters get intervals beyond the curvature** (:mod:`xdtutorial.intervals`).
   Below ``profile_below_members`` expected members (or with an unresolved
-  dispersion) the 68 % and 95 % intervals of the mean come from the profile
-  likelihood, those of the dispersion from its approximate marginal posterior;
-  both may be asymmetric.  ``mean_err`` and ``dispersion_err`` are then half the 68 % interval.
+  dispersion) the 68 % and 95 % intervals of the mean and of the dispersion are
+  the quantiles of their approximate marginal posteriors (upper limits for an
+  unresolved dispersion); both may be asymmetric.  ``mean_err`` and ``dispersion_err`` are then half the 68 % interval.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from ._numerics import RNGLike, as_generator
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import MAX_DISTANCE_ARCSEC, BaumgardtTable, load_cluster, load_cluster_file
 from .errors import EMFailure
-from .intervals import _dispersion_interval, _profile_interval
+from .intervals import _marginal_intervals
 from .membership import (
     _ALPHA_LIMIT,
     _LOG_A_LIMITS,
@@ -104,7 +104,7 @@ class ClusterFit:
         Stars used.
     mean, mean_err : float
         Cluster mean velocity and its 1-sigma uncertainty [km/s] (half the
-        68 % interval when that comes from the profile likelihood).
+        68 % interval when that comes from the marginal posterior).
     dispersion, dispersion_err : float
         Intrinsic velocity dispersion and its 1-sigma uncertainty [km/s] (half the 68 % interval for
         sparse clusters; ``dispersion_err`` is NaN when the dispersion is unresolved, i.e. at 0).
@@ -157,13 +157,14 @@ class ClusterFit:
     dispersion_interval, dispersion_interval95 : (float, float)
         The same for the dispersion [km/s] (lower end 0 when unresolved).
     interval_method : str
-        ``"profile"`` (mean: profile likelihood; dispersion: approximate marginal posterior, see
-        :mod:`xdtutorial.intervals`; possibly asymmetric, and the dispersion may lie below its 68 % interval),
+        ``"profile"`` (both from the approximate marginal posteriors built on the profile likelihood in the
+        dispersion, see :mod:`xdtutorial.intervals`; possibly asymmetric, and the maximum-likelihood
+        estimate may lie outside its 68 % interval),
         ``"curvature"`` (mean +- 1 and 1.96 sigma) or ``"none"``.
     dispersion_reliable : bool
         Whether the dispersion is a measurement to cite, by the rule of :func:`dispersion_verdict`
         (reliable fit, at least 15 members, a resolved dispersion whose 95 % interval spans at most
-        a factor 3 and stays below the width cap).
+        a factor 3 and stays below the width cap, from a calibrated interval construction).
     dispersion_reason : str
         "ok", or why the dispersion is not citable.
 
@@ -263,7 +264,7 @@ def fit_cluster(
     ``n_random`` random starts, and, if its profile is flat, the best fit with each field Gaussian in
     the cluster's place. Uncertainties come from the curvature of the log-likelihood, with parameters at their
     clips (and an unresolved dispersion) held fixed; below ``profile_below_members`` expected
-    members, the mean's intervals come from the profile likelihood, the dispersion's from its marginal posterior.
+    members, the intervals of the mean and the dispersion come from their marginal posteriors.
     A fit that collapsed onto a few stars is retried from the inner velocity peak before it is
     reported as such.
 
@@ -406,6 +407,7 @@ class Intervals:
     dispersion95: tuple[float, float]
     mean_err: float
     dispersion_err: float
+    note: str = ""  # why the marginal posterior fell back to the curvature, if it did
 
 
 # ----------------------------------------------------------------------------- the stages
@@ -545,27 +547,32 @@ def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, 
 def _intervals(
     sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits, *, profile: bool
 ) -> Intervals:
-    """Profile-likelihood (mean) and marginal-posterior (dispersion) intervals if ``profile``, else the curvature's.
+    """The marginal posteriors' intervals of the mean and the dispersion if ``profile``, else the curvature's.
 
-    A profile result that is not sane (a 68 % interval that does not hold the estimate, or is not
-    inside the 95 % one) or that fails falls back to the curvature; without curvature errors
-    (a degenerate fit) there are no intervals.
+    A posterior that fails (:func:`~xdtutorial.intervals._marginal_intervals` raises, e.g. when no point has
+    a usable Hessian for its Laplace correction) or whose intervals are not finite and nested falls back to
+    the curvature, and says so in ``note`` (the fit's reason; such an interval is not calibrated for so few
+    members, and the dispersion is not cited); without curvature errors (a degenerate fit) there are no
+    intervals.
     """
     st, ll, v, verr2, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr2, sample.R
     mu, sig, mean_err, disp_err = float(st.mu[0]), float(st.sig[0]), curvature.mean_err, curvature.dispersion_err
+    note = ""
     if profile:
         try:
-            m68, m95 = _profile_interval(st, ll, v, verr2, R, 0, mean_err, limits.as_kwargs())
             d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(sample.verr)))
-            d68, d95 = _dispersion_interval(st, ll, v, verr2, R, d_step, limits.as_kwargs(), curvature.fixed)
-            if _sane(mu, sig, m68, m95, d68, d95):
-                return Intervals("profile", m68, m95, d68, d95, 0.5 * (m68[1] - m68[0]),
-                                 np.nan if curvature.unresolved else 0.5 * (d68[1] - d68[0]))
-        except FloatingPointError:
-            pass  # the profile failed somewhere: fall back to the curvature
+            iv = _marginal_intervals(st, ll, v, verr2, R, d_step, limits.as_kwargs(), curvature.fixed)
+            if not _sane(*iv):
+                raise FloatingPointError(f"the posterior's intervals are not nested ({iv})")
+            return Intervals("profile", *iv, 0.5 * (iv.mean68[1] - iv.mean68[0]),
+                             np.nan if curvature.unresolved else 0.5 * (iv.dispersion68[1] - iv.dispersion68[0]))
+        except FloatingPointError as err:  # flagged, not hidden (issues 16 and 17)
+            note = f"curvature intervals (not calibrated for {chosen.members:.1f} members): {err}"
     if not np.isfinite(mean_err):
-        return Intervals("none", *[(np.nan, np.nan)] * 4, mean_err, disp_err)
-    return Intervals("curvature", *_symmetric(mu, mean_err), *_symmetric(sig, disp_err, floor=0.0), mean_err, disp_err)
+        return Intervals("none", *[(np.nan, np.nan)] * 4, mean_err, disp_err, note)
+    return Intervals(
+        "curvature", *_symmetric(mu, mean_err), *_symmetric(sig, disp_err, floor=0.0), mean_err, disp_err, note
+    )
 
 
 def _result(
@@ -579,7 +586,10 @@ def _result(
         f"errors deconvolved; {n_field} chosen by BIC among 1-{models[-1].n_field} tried"
     )
     citable, why = dispersion_verdict(verdict.reliable, chosen.members, float(st.sig[0]), intervals.dispersion95,
-                                      criteria)
+                                      criteria, calibrated=not intervals.note)
+    reason = verdict.reason if not intervals.note else (
+        intervals.note if verdict.reason == "ok" else f"{verdict.reason}; {intervals.note}"
+    )
     return ClusterFit(
         name=sample.name,
         n_stars=sample.n,
@@ -600,7 +610,7 @@ def _result(
         n_reached=evidence.n_reached,
         reliable=verdict.reliable,
         problems=verdict.problems,
-        reason=verdict.reason,
+        reason=reason,
         flags=verdict.flags,
         mean_interval=intervals.mean68,
         mean_interval95=intervals.mean95,
@@ -633,17 +643,15 @@ def _at_clip(
     return edge if _log_likelihood(moved, v, verr2, R) > ll - 0.5 else None
 
 
-def _sane(mu: float, sig: float, m68: tuple[float, float], m95: tuple[float, float], d68: tuple[float, float],
+def _sane(m68: tuple[float, float], m95: tuple[float, float], d68: tuple[float, float],
           d95: tuple[float, float]) -> bool:
-    """Whether profile intervals are usable: finite, each 68 % interval inside its 95 % one, the mean's 68 %
-    interval holding the mean and the dispersion's 95 % interval holding the dispersion (its 68 % one, from
-    the marginal posterior, may lie above a dispersion near 0)."""
+    """Whether posterior intervals are usable: finite, each 68 % interval inside its 95 % one.  (The
+    maximum-likelihood values need not lie inside: a cold best fit sits below its dispersion's posterior
+    intervals, and then its mean may sit at one edge of the mean's.)"""
     def inside(inner: tuple[float, float], outer: tuple[float, float]) -> bool:
         return outer[0] <= inner[0] <= inner[1] <= outer[1]
 
-    return bool(np.all(np.isfinite([*m68, *m95, *d68, *d95]))) and (
-        inside(m68, m95) and m68[0] <= mu <= m68[1] and inside(d68, d95) and d95[0] <= sig <= d95[1]
-    )
+    return bool(np.all(np.isfinite([*m68, *m95, *d68, *d95]))) and inside(m68, m95) and inside(d68, d95)
 
 
 def _symmetric(x: float, err: float, floor: float = -np.inf) -> tuple[tuple[float, float], tuple[float, float]]:
