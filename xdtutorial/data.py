@@ -630,9 +630,11 @@ def load_cluster_file(
 
 
 def pmem_weighted_mean(stars: np.recarray) -> float:
-    """Mean velocity weighted by Baumgardt's membership probability ``p_mem``.
+    """Mean velocity weighted by Baumgardt's ``p_mem`` column.
 
-    An independent reference for the cluster velocity (not a fit).
+    ``p_mem`` is labelled a membership probability, but measured it is the two-sided p-value of
+    each star's velocity offset from the cluster mean (notebook 01), and it ignores distance. This
+    mean is therefore a consistency check on the *same* velocities, not an independent measurement.
 
     Parameters
     ----------
