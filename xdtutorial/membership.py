@@ -55,7 +55,7 @@ from ._membership_em import (  # noqa: F401  (the engine's names are part of thi
     _options,
     _spatial_step,
 )
-from ._numerics import RNGLike, as_generator, central_hessian, logsumexp
+from ._numerics import RNGLike, as_generator, central_hessian, logsumexp, rng_keyword_only
 from ._validation import (
     as_float_array,
     check_float,
@@ -333,11 +333,12 @@ def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> 
     return np.concatenate(radii)[:n]
 
 
+@rng_keyword_only("(n_members, field, *, rng=..., mean=..., dispersion=..., ...)", "(n_members, field, rng)")
 def mock_cluster_field(
     n_members: int,
     field: Sequence[tuple[int, float, float]],
-    rng: RNGLike,
     *,
+    rng: RNGLike = 0,
     mean: float = 0.0,
     dispersion: float = 5.0,
     r_scale: float = 100.0,
@@ -361,8 +362,10 @@ def mock_cluster_field(
         Number of cluster members.
     field : sequence of (n_stars, mean, sigma)
         Field populations [-, km/s, km/s].
-    rng : int or numpy.random.Generator
-        Seed or source of randomness.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only).  Two calls with the same
+        int draw the same stars: for independent mocks pass one Generator to
+        every call.
     mean, dispersion : float, default=0.0, 5.0
         Cluster mean velocity and intrinsic dispersion [km/s].
     r_scale, r_max : float, default=100.0, 1000.0
@@ -382,7 +385,9 @@ def mock_cluster_field(
     ------
     TypeError, ValueError
         An argument of the wrong kind or value (``r_max <= 0``, ``field`` not
-        a list of triples ...); the message names it.
+        a list of triples, ``rng=None`` ...); the message names it.  ``rng``
+        given by position, the old form ``mock_cluster_field(n_members, field,
+        rng)``, is a TypeError saying the new one.
     """
     n_members = check_int("n_members", n_members, minimum=0)
     field = check_populations("field", field)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numerics import RNGLike, as_generator, logsumexp
+from ._numerics import RNGLike, as_generator, logsumexp, rng_keyword_only
 from ._validation import (
     as_float_array,
     as_velocity_arrays,
@@ -640,8 +640,9 @@ def _check_variances(p: np.ndarray, min_verr: float) -> None:
         raise EMFailure(_collapse_message(f"at {_fmt(p)}"), p)
 
 
+@rng_keyword_only("(params, verr, *, rng=..., return_labels=...)", "(params, verr, rng)")
 def sample_mock(
-    params: Any, verr: Any, rng: RNGLike, *, return_labels: bool = False
+    params: Any, verr: Any, *, rng: RNGLike = 0, return_labels: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw a mock data set from the model, one mock star per real star.
 
@@ -652,11 +653,13 @@ def sample_mock(
     Parameters
     ----------
     params : array_like, shape (5,)
-        ``(mean1, sigma1, mean2, sigma2, frac1)``.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     verr : array_like, shape (n_stars,)
-        Per-star uncertainties [km/s], >= 0.
-    rng : int or numpy.random.Generator
-        Seed or source of randomness (e.g. ``42`` or ``np.random.default_rng(42)``).
+        The real stars' 1-sigma uncertainties [km/s], >= 0.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; e.g. ``rng=42`` or
+        ``rng=np.random.default_rng(42)``).  Two calls with the same int draw the
+        same mock: for independent mocks pass one Generator to every call.
     return_labels : bool, default=False
         Also return the boolean array "is a cluster member".
 
@@ -666,6 +669,14 @@ def sample_mock(
         Mock observed velocities [km/s].
     member : ndarray of bool, shape (n_stars,)
         Only if ``return_labels``.
+
+    Raises
+    ------
+    TypeError
+        ``rng`` given by position (the old form ``sample_mock(params, verr, rng)``), ``rng=None``
+        or another kind of value; ``return_labels`` not a bool.
+    ValueError
+        Invalid ``params`` or a negative or non-finite ``verr`` (the message names it).
     """
     p = _check_params(params)
     verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")
