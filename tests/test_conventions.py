@@ -215,8 +215,8 @@ def _old_order_calls():
         "xd.step": lambda: helpers.xd_step(x, s, *mix),
         "xd.log_likelihood": lambda: helpers.xd_log_likelihood(x, s, *mix),
         "xd.responsibilities": lambda: helpers.xd_responsibilities(x, s, *mix),
-        "sample_mock": lambda: helpers.sample_mock([-44.0, 3.0, -10.0, 40.0, 0.8], verr, rng=0),
-        "mock_cluster_field": lambda: helpers.mock_cluster_field(5, [(5, 0.0, 30.0)], rng=0, mean=-20.0),
+        "sample_mock": lambda: helpers.sample_mock([-44.0, 3.0, -10.0, 40.0, 0.8], verr, 0),
+        "mock_cluster_field": lambda: helpers.mock_cluster_field(5, [(5, 0.0, 30.0)], 0, mean=-20.0),
     }
 
 
