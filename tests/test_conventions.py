@@ -26,7 +26,7 @@ KNOWN_VIOLATIONS = {
 
 #: Source files that still name a variance with a trailing 2 (verr2, s2, sig2, e2): rename to *_var.
 KNOWN_SQUARE_NAMES = {
-    "_em_fast.py", "_membership_em.py", "cluster_fit.py", "intervals.py", "membership.py", "model.py",
+    "cluster_fit.py", "intervals.py",
 }
 
 

@@ -189,7 +189,7 @@ def _split_broadest(st: _MembershipState) -> _MembershipState:
 
 
 def _label_swaps(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, limits: dict[str, float]
+    st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, limits: dict[str, float]
 ) -> list[tuple[_MembershipState, float]]:
     """Fits restarted with the cluster and one field Gaussian exchanged; (state, ln L) of each.
 
@@ -211,7 +211,7 @@ def _label_swaps(
         start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
         start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
         try:
-            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, accelerate=True, **limits)
+            fit, ll, _, _ = _generalised_em(start, v, verr_var, R, max_iter=3000, accelerate=True, **limits)
         except EMFailure:
             continue
         out.append((fit, ll))
@@ -236,7 +236,7 @@ def _from_unconstrained(u: np.ndarray, n_field: int) -> _MembershipState:
 
 
 def _hessian(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()
+    st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()
 ) -> np.ndarray:
     """Numerical Hessian of ln L in the unconstrained parameters (fixed indices: zero rows)."""
     u0 = _to_unconstrained(st)
@@ -247,7 +247,7 @@ def _hessian(
         sig = np.concatenate([points[:, 1:2], np.exp(points[:, 5 : 5 + 2 * n_field : 2])], axis=1)
         logits = np.concatenate([np.zeros((len(points), 1)), points[:, 4 + 2 * n_field :]], axis=1)
         fw = np.exp(logits - logsumexp(logits, axis=1)[:, None])
-        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr2, R)
+        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr_var, R)
 
     return central_hessian(f, u0, 1e-4 * np.maximum(np.abs(u0), 1.0), fixed)
 

@@ -106,10 +106,10 @@ def _fmt(p: Any) -> str:
 
 def _valid(p: np.ndarray) -> np.ndarray:
     """Boolean mask of the valid region: 0 < frac1 < 1, 0 <= sigma1 <= sigma2."""
-    _, s1, _, s2, f1 = np.moveaxis(p, -1, 0)
+    _, sigma1, _, sigma2, f1 = np.moveaxis(p, -1, 0)
     finite = np.isfinite(p).all(axis=-1)
     with np.errstate(invalid="ignore"):
-        return finite & (f1 > 0) & (f1 < 1) & (s1 >= 0) & (s1 <= s2)
+        return finite & (f1 > 0) & (f1 < 1) & (sigma1 >= 0) & (sigma1 <= sigma2)
 
 
 def _log_normal(x: Any, mean: Any, sd: Any) -> np.ndarray:
@@ -332,9 +332,9 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
         raise ValueError(
             f"only {inner.sum()} star(s) in the inner {inner_fraction:.0%}: need 2; raise inner_fraction"
         )
-    s2 = float(np.std(v))
-    s1 = min(float(np.std(v[inner])), s2)
-    return np.array([np.mean(v[inner]), s1, np.mean(v), s2, 0.5])
+    sigma2 = float(np.std(v))
+    sigma1 = min(float(np.std(v[inner])), sigma2)
+    return np.array([np.mean(v[inner]), sigma1, np.mean(v), sigma2, 0.5])
 
 
 def _canonical(p: np.ndarray) -> np.ndarray:
@@ -378,7 +378,7 @@ def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.n
 
 
 def _mixture_e_step(
-    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, log_w: Any, verr2: np.ndarray | None = None
+    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, log_w: Any, verr_var: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """E-step of the 1-D mixture kernel: responsibilities and ln L of K error-convolved Gaussians.
 
@@ -400,7 +400,7 @@ def _mixture_e_step(
     log_w : array_like, broadcastable to shape (..., K, n_stars)
         Log prior weights: ``ln f_k`` as shape (K, 1), or per star (the
         distance-aware model's ``ln pi(R_i)`` and ``ln(1 - pi(R_i)) + ln w_k``).
-    verr2 : ndarray, shape (n_stars,), optional
+    verr_var : ndarray, shape (n_stars,), optional
         ``verr**2``, when the caller keeps it (saves a multiplication a step).
 
     Returns
@@ -413,8 +413,8 @@ def _mixture_e_step(
         For the M-step, shape (..., K, n_stars): the gains ``g_ik = sigma_k^2 / T_ik``
         (in [0, 1]) and the residuals ``d_ik = v_i - mu_k``.
     """
-    sig2 = sig * sig
-    T = sig2[..., None] + (verr * verr if verr2 is None else verr2)
+    sig_var = sig * sig
+    T = sig_var[..., None] + (verr * verr if verr_var is None else verr_var)
     d = v - mu[..., None]
     logp = d * d
     logp /= T
@@ -431,7 +431,7 @@ def _mixture_e_step(
         ll = np.add.reduce(log_norm, axis=-1)
         T = np.square(sig[..., None] / s)  # the gain, here
         return q, ll, (T, d)
-    T = np.divide(sig2[..., None], T, out=T)  # the gain
+    T = np.divide(sig_var[..., None], T, out=T)  # the gain
     return q, ll, (T, d)
 
 
@@ -465,7 +465,7 @@ def _mixture_m_step(
     sig: np.ndarray,
     *,
     S: np.ndarray | None = None,
-    verr2: np.ndarray | None = None,
+    verr_var: np.ndarray | None = None,
     fix_mean: dict[int, float] | None = None,
     fix_sigma: dict[int, float] | None = None,
     var_floor: Any = None,
@@ -495,7 +495,7 @@ def _mixture_m_step(
         The means and widths of the E-step [km/s].
     S : ndarray, shape (..., K), optional
         ``q.sum(-1)`` when already computed.
-    verr2 : ndarray, shape (n_stars,), optional
+    verr_var : ndarray, shape (n_stars,), optional
         ``verr**2``, when the caller keeps it.
     fix_mean : dict {k: mean}, optional
         Components whose mean is held (one state only): their variance is the
@@ -523,7 +523,7 @@ def _mixture_m_step(
     new_mu = mu + dmu
     shift -= dmu[..., None]  # b_ik - mu_k'
     shift *= shift
-    shift += g * verr2 if verr2 is not None else g * (verr * verr)  # + B_ik
+    shift += g * verr_var if verr_var is not None else g * (verr * verr)  # + B_ik
     shift *= q
     var = np.add.reduce(shift, axis=-1) / S
     if fix_mean:
