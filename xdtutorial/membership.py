@@ -266,13 +266,13 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
         Membership probability at the centre, in (0, 1).
     r_scale : float
         Plummer scale radius [arcsec], positive.
-    R : array_like
+    R : array_like, any shape
         Projected distances [arcsec].
 
     Returns
     -------
     ndarray
-        Same shape as ``R``, values in [0, 1): computed as
+        Probabilities, same shape as ``R``, values in [0, 1): computed as
         ``expit(logit(p0) - 2 ln(1 + (R/a)^2))``, with ``R/a`` formed before
         squaring, so any ``a`` in the float range works (``a = 1e-300``: 0
         beyond the centre; ``a = 1e200``: ``p0`` everywhere); a value below
@@ -377,9 +377,11 @@ def mock_cluster_field(
 
     Returns
     -------
-    numpy.recarray
-        Same dtype as :func:`load_cluster`, plus the truth in ``p_mem``
-        (1 for members, 0 for field stars).
+    numpy.recarray, shape (n_members + sum of the field's n_stars,)
+        Members first, then each field population.  Same dtype as
+        :func:`load_cluster` (``distance`` [arcsec], ``velocity``,
+        ``velocity_error`` [km/s]), with the truth in ``p_mem`` (1 for members,
+        0 for field stars).
 
     Raises
     ------

@@ -159,7 +159,7 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
         ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
-    v, verr : ndarray, shape (n_stars,)
+    v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
 
     Returns
@@ -232,9 +232,9 @@ def membership_probability(params: Any, v: Any, verr: Any) -> np.ndarray:
     Parameters
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
-        Parameters inside the valid region.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], inside the valid region.
     v, verr : array_like, shape (n_stars,)
-        Velocities and uncertainties [km/s].
+        Velocities and their 1-sigma uncertainties [km/s].
 
     Returns
     -------
@@ -263,16 +263,22 @@ def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
     Parameters
     ----------
     params : array_like, shape (5,)
-        Model parameters.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     grid : array_like, shape (n_grid,)
         Velocities at which to evaluate [km/s].
     verr : array_like, shape (n_stars,)
-        The sample's uncertainties [km/s].
+        The sample's 1-sigma uncertainties [km/s].
 
     Returns
     -------
     ndarray, shape (n_grid,)
         Density [1/(km/s)], integrating to one over velocity.
+
+    Raises
+    ------
+    ValueError
+        Invalid parameters, a non-finite grid value, a negative error, or a
+        component of zero total variance (the message names it).
     """
     p = _check_params(params)
     grid = as_float_array("grid", grid, unit="km/s")[:, None]  # (n_grid, 1) against (n_stars,)
@@ -306,14 +312,15 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
     v : array_like, shape (n_stars,)
         Velocities [km/s].
     distance : array_like, shape (n_stars,)
-        Projected distances from the cluster centre (any unit).
+        Projected distances from the cluster centre [arcsec; any unit works,
+        only their order is used].
     inner_fraction : float, default=0.25
-        Fraction of stars, by distance, used for component 1.
+        Fraction of stars, by distance, used for component 1 (keyword-only).
 
     Returns
     -------
     ndarray, shape (5,)
-        ``(mean1, sigma1, mean2, sigma2, frac1)``, inside the valid region.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], inside the valid region.
 
     Raises
     ------
@@ -330,7 +337,8 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
     inner = distance <= np.quantile(distance, inner_fraction)
     if inner.sum() < 2:
         raise ValueError(
-            f"only {inner.sum()} star(s) in the inner {inner_fraction:.0%}: need 2; raise inner_fraction"
+            f"inner_fraction must leave at least 2 stars nearest the centre to start the cluster from; got "
+            f"inner_fraction={inner_fraction:g}: {inner.sum()} of {v.size} star(s). Fix: raise inner_fraction"
         )
     sigma2 = float(np.std(v))
     sigma1 = min(float(np.std(v[inner])), sigma2)

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numerics import logsumexp
+from ._numerics import RNGLike, logsumexp
 from ._validation import (
     _type_error,
     _value_error,
@@ -460,12 +460,29 @@ def log_likelihood(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: 
 def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: Any) -> np.ndarray:
     """Membership probabilities :math:`q_{ij}` of every star in every component (the E-step).
 
-    Parameters are those of :func:`log_likelihood`.
+    Parameters
+    ----------
+    amplitudes : array_like, shape (K,)
+        Mixture weights, positive, summing to 1.
+    means : array_like, shape (K, D)
+        Component means [data units].
+    covariances : array_like, shape (K, D, D)
+        Intrinsic component covariances [data units squared]; symmetric positive definite.
+    X : array_like, shape (N, D)
+        Measured values [data units, e.g. mas/yr and km/s].
+    Xcov : array_like, shape (N, D, D)
+        Error covariance of each star [data units squared]; symmetric positive semi-definite.
 
     Returns
     -------
     ndarray, shape (N, K)
-        Rows sum to 1.
+        :math:`q_{ij}`, star ``i`` in component ``j``; rows sum to 1.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`log_likelihood`; arguments in the old order ``(X, Xcov, amplitudes, means,
+        covariances)`` are a TypeError saying the new one.
     """
     _check_mixture_first("xd.responsibilities", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
@@ -487,17 +504,39 @@ def step(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One EM step of BHR11 (E-step and M-step) from the mixture given, on the data ``X, Xcov``.
 
-    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``;
-    shapes and the ``fix*`` options as in :func:`fit`.
+    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``.
+
+    Parameters
+    ----------
+    amplitudes : array_like, shape (K,)
+        Mixture weights, positive, summing to 1.
+    means : array_like, shape (K, D)
+        Component means [data units].
+    covariances : array_like, shape (K, D, D)
+        Intrinsic component covariances [data units squared]; symmetric positive definite.
+    X : array_like, shape (N, D)
+        Measured values [data units, e.g. mas/yr and km/s].
+    Xcov : array_like, shape (N, D, D)
+        Error covariance of each star [data units squared]; symmetric positive semi-definite.
+    fixamp, fixmean, fixcovar : None, bool or sequence of K bools, optional
+        Hold the amplitude, mean or covariance of a component (keyword-only; as in :func:`fit`).
 
     Returns
     -------
     amplitudes : ndarray, shape (K,)
+        Updated weights.
     means : ndarray, shape (K, D)
+        Updated means [data units].
     covariances : ndarray, shape (K, D, D)
-        The updated parameters.
+        Updated intrinsic covariances [data units squared].
     log_likelihood : float
         The total log-likelihood at the *input* parameters [nats].
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`fit`; arguments in the old order ``(X, Xcov, amplitudes, means, covariances)``
+        are a TypeError saying the new one.
     """
     _check_mixture_first("xd.step", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
@@ -672,13 +711,19 @@ def _identical_pair(mean: np.ndarray, cov: np.ndarray, free: np.ndarray) -> tupl
     return None
 
 
-def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: RNGLike = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` true values from the mixture (no errors added).
 
     Parameters
     ----------
-    amplitudes, means, covariances
-        The mixture, shapes (K,), (K, D), (K, D, D).
+    amplitudes : array_like, shape (K,)
+        Mixture weights, positive, summing to 1.
+    means : array_like, shape (K, D)
+        Component means [data units].
+    covariances : array_like, shape (K, D, D)
+        Intrinsic component covariances [data units squared]; symmetric positive definite.
     n : int
         Number of draws.
     rng : int or numpy.random.Generator, default=0
@@ -687,8 +732,15 @@ def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 
     Returns
     -------
     values : ndarray, shape (n, D)
+        The draws [data units].
     labels : ndarray of int, shape (n,)
         The component of each draw.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A mixture of the wrong shape or not positive definite, ``n`` not a positive int, ``rng``
+        not an int seed or a Generator (``rng=None`` included); the message names it.
     """
     means_arr = _as_array("means", means, 2, "pass the component means, shape (K, D)")
     amp, mean, cov = _check_start(amplitudes, means_arr, covariances, means_arr.shape[1])
