@@ -299,13 +299,16 @@ def _cholesky_soa(t: np.ndarray) -> np.ndarray | None:
     return L
 
 
-def _component(x: np.ndarray, s: np.ndarray, m: np.ndarray, v: np.ndarray, need_stats: bool):
-    """ln N(x | m, v + s) per star, and w = T^-1 (x - m) and L^-1 (T = L L^T) for the M-step.
+def _component(
+    x: np.ndarray, s: np.ndarray, m: np.ndarray, V: np.ndarray, need_stats: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None:
+    """ln N(x | m, V + s) per star, and w = T^-1 (x - m) and L^-1 (T = L L^T) for the M-step.
 
-    ``x`` (D, n), ``s`` (D, D, n), ``m`` (D,), ``v`` (D, D); structure of arrays, stars last.
+    ``x`` (D, n), ``s`` (D, D, n) the error covariances, ``m`` (D,), ``V`` (D, D) the component's
+    intrinsic covariance; structure of arrays, stars last.  None if a ``T`` is not positive definite.
     """
     d = x.shape[0]
-    L = _cholesky_soa(s + v[:, :, None])
+    L = _cholesky_soa(s + V[:, :, None])
     if L is None:
         return None
     r = x - m[:, None]
@@ -355,7 +358,9 @@ def _blocks(X: np.ndarray, Xcov: np.ndarray, block: int) -> list[tuple[np.ndarra
     ]
 
 
-def _e_pass(blocks, amp, mean, cov, need_stats: bool):
+def _e_pass(
+    blocks: list[tuple[np.ndarray, np.ndarray]], amp: np.ndarray, mean: np.ndarray, cov: np.ndarray, need_stats: bool
+) -> tuple[float, Any]:
     """One pass over the stars: total ln L and (need_stats) the M-step's sums, block by block."""
     k, d = mean.shape
     log_amp = np.log(amp)
@@ -395,7 +400,11 @@ def _e_pass(blocks, amp, mean, cov, need_stats: bool):
     return total, (qj, sw, sww, stt)
 
 
-def _m_step(amp, mean, cov, stats, n: int, fixamp, fixmean, fixcovar):
+def _m_step(
+    amp: np.ndarray, mean: np.ndarray, cov: np.ndarray, stats: tuple[np.ndarray, ...], n: int,
+    fixamp: np.ndarray, fixmean: np.ndarray, fixcovar: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The M-step (BHR11 section 3.1) from the sums of :func:`_e_pass`; held parameters kept."""
     qj, sw, sww, stt = stats
     new_amp = amp.copy()
     new_mean = mean.copy()
@@ -403,11 +412,11 @@ def _m_step(amp, mean, cov, stats, n: int, fixamp, fixmean, fixcovar):
     for j in range(amp.size):
         if qj[j] <= 0 or not np.isfinite(qj[j]):
             raise _Collapse(j)
-        v = cov[j]
-        delta = np.zeros_like(mean[j]) if fixmean[j] else v @ sw[j] / qj[j]
+        V = cov[j]
+        delta = np.zeros_like(mean[j]) if fixmean[j] else V @ sw[j] / qj[j]
         new_mean[j] = mean[j] + delta
         if not fixcovar[j]:
-            c = v + v @ ((sww[j] - stt[j]) / qj[j]) @ v - np.outer(delta, delta)
+            c = V + V @ ((sww[j] - stt[j]) / qj[j]) @ V - np.outer(delta, delta)
             new_cov[j] = 0.5 * (c + c.T)
         if not fixamp[j]:
             new_amp[j] = qj[j] / n
