@@ -471,16 +471,10 @@ def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov
 
     Parameters
     ----------
-    amplitudes : array_like, shape (K,)
-        Mixture weights, positive, summing to 1.
-    means : array_like, shape (K, D)
-        Component means [data units].
-    covariances : array_like, shape (K, D, D)
-        Intrinsic component covariances [data units squared]; symmetric positive definite.
-    X : array_like, shape (N, D)
-        Measured values [data units, e.g. mas/yr and km/s].
-    Xcov : array_like, shape (N, D, D)
-        Error covariance of each star [data units squared]; symmetric positive semi-definite.
+    amplitudes, means, covariances, X, Xcov : array_like
+        The mixture, shapes (K,), (K, D), (K, D, D), and the data with their error covariances,
+        shapes (N, D), (N, D, D), as in :func:`log_likelihood` [data units; the covariances in
+        data units squared].
 
     Returns
     -------
@@ -517,16 +511,9 @@ def step(
 
     Parameters
     ----------
-    amplitudes : array_like, shape (K,)
-        Mixture weights, positive, summing to 1.
-    means : array_like, shape (K, D)
-        Component means [data units].
-    covariances : array_like, shape (K, D, D)
-        Intrinsic component covariances [data units squared]; symmetric positive definite.
-    X : array_like, shape (N, D)
-        Measured values [data units, e.g. mas/yr and km/s].
-    Xcov : array_like, shape (N, D, D)
-        Error covariance of each star [data units squared]; symmetric positive semi-definite.
+    amplitudes, means, covariances, X, Xcov : array_like
+        The mixture and the data, as in :func:`log_likelihood`: shapes (K,), (K, D), (K, D, D),
+        (N, D), (N, D, D) [data units; intrinsic and error covariances in data units squared].
     fixamp, fixmean, fixcovar : None, bool or sequence of K bools, optional
         Hold the amplitude, mean or covariance of a component (keyword-only; as in :func:`fit`).
 
@@ -727,12 +714,9 @@ def sample(
 
     Parameters
     ----------
-    amplitudes : array_like, shape (K,)
-        Mixture weights, positive, summing to 1.
-    means : array_like, shape (K, D)
-        Component means [data units].
-    covariances : array_like, shape (K, D, D)
-        Intrinsic component covariances [data units squared]; symmetric positive definite.
+    amplitudes, means, covariances : array_like
+        The mixture, shapes (K,), (K, D), (K, D, D), as in :func:`log_likelihood` [data units;
+        the covariances in data units squared].
     n : int
         Number of draws.
     rng : int or numpy.random.Generator, default=0
