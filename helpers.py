@@ -120,9 +120,15 @@ Clusters and files
     Zero measurement errors are allowed (XD is then an ordinary mixture).
 Errors
     Wrong input raises ``ValueError`` or ``TypeError`` naming the value and the
-    fix ("v must be ...; got .... Fix: ..."); non-convergence - also a saddle
-    point or a fit that never left its start - warns
-    (:class:`EMConvergenceWarning`) and returns the result with
+    fix ("v must be ...; got .... Fix: ..."); a call in the argument order a
+    function had before these conventions is a ``TypeError`` giving the new
+    one.  EM that cannot go on (a component that lost all its stars, a
+    collapsed width, a step that is not finite) raises :class:`EMFailure` (a
+    subclass of ``FloatingPointError``) carrying the ``params`` where it
+    stopped; what runs many fits (``em_multi_start``, ``survey``) records
+    such a failure and goes on, but never turns bad input into a failed fit.
+    Non-convergence - also a saddle point or a fit that never left its start
+    - warns (:class:`EMConvergenceWarning`) and returns the result with
     ``converged=False``; impossible velocities warn
     (:class:`ImplausibleVelocityWarning`).
 """

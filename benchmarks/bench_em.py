@@ -43,7 +43,7 @@ START = np.array([-40.0, 5.0, 0.0, 30.0, 0.5])
 def make_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     verr = rng.uniform(0.3, 5.0, n)
-    return helpers.sample_mock(TRUTH, verr, rng), verr
+    return helpers.sample_mock(TRUTH, verr, rng=rng), verr
 
 
 def machine() -> list[str]:

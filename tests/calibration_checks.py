@@ -46,7 +46,7 @@ def wide_mock(seed: int) -> tuple[np.recarray, float, float, int]:
     mean, dispersion = rng.uniform(-100, 100), rng.uniform(1, 8)
     r_scale = float(np.exp(rng.uniform(np.log(30), np.log(1000))))
     stars = helpers.mock_cluster_field(
-        n_members, field, rng, mean=mean, dispersion=dispersion, r_scale=r_scale, r_max=1000.0,
+        n_members, field, rng=rng, mean=mean, dispersion=dispersion, r_scale=r_scale, r_max=1000.0,
         err_range=(0.3, 5.0),
     )
     if rng.random() < 0.5:  # heavy error tail: 20 % of the stars measured with 5-15 km/s errors

@@ -43,7 +43,7 @@ def synthetic(truth, n: int, err_range: tuple[float, float], seed: int):
     """Velocities drawn from the model with known ``truth`` and uniform errors."""
     rng = np.random.default_rng(seed)
     verr = rng.uniform(*err_range, n)
-    v, member = helpers.sample_mock(truth, verr, rng, return_labels=True)
+    v, member = helpers.sample_mock(truth, verr, rng=rng, return_labels=True)
     return v, verr, member
 
 

@@ -39,7 +39,7 @@ def test_intervals_are_students_t_and_the_scaled_inverse_chi_for_known_members(s
     agree within 3 % of the 95 % interval's width (the grid's trapezoid rule)."""
     rng = np.random.default_rng(seed)
     stars = helpers.mock_cluster_field(
-        n_members, [(60, 300.0, 20.0)], rng, mean=0.0, dispersion=5.0, r_scale=50.0, err_range=(1e-3, 1e-3)
+        n_members, [(60, 300.0, 20.0)], rng=rng, mean=0.0, dispersion=5.0, r_scale=50.0, err_range=(1e-3, 1e-3)
     )
     fit = helpers.fit_cluster(stars, rng=0)
     v = stars.velocity[stars.p_mem == 1]
@@ -58,7 +58,7 @@ def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(mon
     Laplace correction. That is raised, not hidden behind a zero log-determinant: the fit falls back to the
     curvature's intervals, says so in its reason, and its dispersion is not citable (rule 6 of
     dispersion_verdict); with the Hessian intact the same fit's dispersion is citable."""
-    stars = helpers.mock_cluster_field(25, [(200, 0.0, 40.0)], np.random.default_rng(1), mean=60.0, dispersion=5.0)
+    stars = helpers.mock_cluster_field(25, [(200, 0.0, 40.0)], rng=np.random.default_rng(1), mean=60.0, dispersion=5.0)
     intact = helpers.fit_cluster(stars, rng=0)
     assert (intact.reliable, intact.interval_method, intact.dispersion_reliable) == (True, "profile", True)
     monkeypatch.setattr(intervals, "_hessian", lambda fit, *args, **kwargs: np.zeros((fit.vector().size,) * 2))

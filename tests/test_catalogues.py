@@ -79,7 +79,7 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
 
 
 def test_pmem_weighted_mean():
-    stars = helpers.mock_cluster_field(3, [(2, 0.0, 10.0)], 0)
+    stars = helpers.mock_cluster_field(3, [(2, 0.0, 10.0)], rng=0)
     stars.velocity[:] = [1.0, 2.0, 3.0, 100.0, 200.0]
     stars.p_mem[:] = [1.0, 1.0, 0.5, 0.0, 0.0]
     assert helpers.pmem_weighted_mean(stars) == pytest.approx((1 + 2 + 1.5) / 2.5)

@@ -18,7 +18,7 @@ Problem = helpers.Problem
 def test_sparse_cluster_is_recovered_and_reliable():
     """10 members among 300 field stars from two populations, members concentrated at small radius."""
     stars = helpers.mock_cluster_field(
-        10, TWO_FIELDS, np.random.default_rng(4), mean=-30.0, dispersion=3.0, r_scale=30.0, r_max=1000.0
+        10, TWO_FIELDS, rng=np.random.default_rng(4), mean=-30.0, dispersion=3.0, r_scale=30.0, r_max=1000.0
     )
     fit = helpers.fit_cluster(stars)
     assert fit.reliable, fit.reason
@@ -37,7 +37,7 @@ def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
     """Two field populations and no cluster: whatever the fit settles on (a handful of stars that clump in
     velocity near the centre, or a field population in the cluster's place), it is not a reliable cluster,
     and every problem reported is the one its rule derives from the fit's own numbers."""
-    stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(seed))
+    stars = helpers.mock_cluster_field(0, TWO_FIELDS, rng=np.random.default_rng(seed))
     fit = helpers.fit_cluster(stars)
     assert not fit.reliable and fit.problems
     check_verdict_consistent(fit)
@@ -46,7 +46,7 @@ def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
 def test_stricter_criteria_are_applied_and_name_the_problem():
     """ReliabilityCriteria travel as an argument: a stricter minimum flags a good fit."""
     stars = helpers.mock_cluster_field(
-        20, [(100, 30.0, 40.0)], np.random.default_rng(3), mean=-20.0, dispersion=3.0, r_scale=50.0
+        20, [(100, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0, dispersion=3.0, r_scale=50.0
     )
     default = helpers.fit_cluster(stars, max_field=1, n_random=2)
     strict = helpers.fit_cluster(
@@ -105,7 +105,7 @@ def test_dispersion_verdict_follows_its_criteria():
 def test_cold_field_does_not_pass_for_the_cluster():
     """A *narrower* but spatially uniform field population must not be taken for the cluster."""
     stars = helpers.mock_cluster_field(
-        60, [(150, 40.0, 3.0), (150, 0.0, 60.0)], np.random.default_rng(8), mean=-20.0, dispersion=6.0,
+        60, [(150, 40.0, 3.0), (150, 0.0, 60.0)], rng=np.random.default_rng(8), mean=-20.0, dispersion=6.0,
         r_scale=50.0,
     )
     fit = helpers.fit_cluster(stars)
@@ -123,7 +123,7 @@ def test_reported_uncertainties_are_calibrated():
     z_mean, z_disp = [], []
     for seed in range(40):
         stars = helpers.mock_cluster_field(
-            120, [(150, 10.0, 50.0)], np.random.default_rng(100 + seed), mean=-5.0, dispersion=4.0, r_scale=80.0
+            120, [(150, 10.0, 50.0)], rng=np.random.default_rng(100 + seed), mean=-5.0, dispersion=4.0, r_scale=80.0
         )
         fit = helpers.fit_cluster(stars, max_field=1, n_random=2)
         assert fit.reliable, fit.reason
@@ -170,13 +170,13 @@ def test_cluster_names_lists_the_compilation(table):
 
 
 def test_too_few_stars_is_an_error():
-    stars = helpers.mock_cluster_field(5, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(5, [], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="at least 10"):
         helpers.fit_cluster(stars)
 
 
 def test_negative_distances_are_an_error():
-    stars = helpers.mock_cluster_field(20, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(20, [], rng=np.random.default_rng(0))
     stars.distance[3] = -1.0
     with pytest.raises(ValueError, match="non-negative"):
         helpers.fit_cluster(stars)
@@ -188,7 +188,7 @@ def test_unknown_cluster_is_a_key_error(table):
 
 
 def test_fit_cluster_checks_its_options():
-    stars = helpers.mock_cluster_field(20, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(20, [], rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="ReliabilityCriteria"):
         helpers.fit_cluster(stars, criteria={"min_members": 15})
     with pytest.raises(ValueError, match="max_field must be >= 1; got 0"):
@@ -262,7 +262,7 @@ def calibration_mock(lo: int, hi: int, k: int) -> tuple[np.recarray, float, floa
     n_members, n_field = int(rng.integers(lo, hi)), int(rng.integers(100, 401))
     mean, dispersion = rng.uniform(-100, 100), rng.uniform(2, 8)
     stars = helpers.mock_cluster_field(
-        n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng,
+        n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng=rng,
         mean=mean, dispersion=dispersion, r_scale=rng.uniform(30, 150),
     )
     return stars, mean, dispersion, n_members

@@ -151,7 +151,7 @@ def test_minimize_fit_reports_function_evaluations(ngc288, ngc288_mle):
 def test_sample_mock_follows_the_model():
     rng = np.random.default_rng(11)
     verr = np.full(200_000, 2.0)
-    v, member = helpers.sample_mock(TRUTH, verr, rng, return_labels=True)
+    v, member = helpers.sample_mock(TRUTH, verr, rng=rng, return_labels=True)
     n = verr.size
     # binomial member count within 5 standard deviations
     assert abs(member.sum() - TRUTH[4] * n) < 5 * np.sqrt(n * TRUTH[4] * (1 - TRUTH[4]))

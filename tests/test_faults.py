@@ -302,7 +302,7 @@ def test_percentile_summary_wants_a_sequence_of_names(names):
 @pytest.mark.parametrize("flag", ["no", "yes", 1, None])
 def test_sample_mock_wants_a_real_boolean(flag):
     with pytest.raises(TypeError, match="return_labels"):
-        helpers.sample_mock(START, np.ones(10), 0, return_labels=flag)
+        helpers.sample_mock(START, np.ones(10), rng=0, return_labels=flag)
 
 
 @pytest.mark.parametrize("frozen", [[0], [1, 4], [0, 1, 2, 3, 4]])

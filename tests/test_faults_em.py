@@ -210,7 +210,7 @@ def test_errors_whose_squares_underflow_are_errors_not_zeros(n_stars):
 @pytest.mark.parametrize("r_scale", [1e150, 1e200, 1e300])
 def test_mock_radii_for_a_scale_far_beyond_the_field(r_scale):
     """a >> r_max: the Plummer profile is flat over the disc, so R^2 / r_max^2 is uniform (mean 1/2)."""
-    stars = helpers.mock_cluster_field(4000, [], 0, r_scale=r_scale, r_max=1000.0)
+    stars = helpers.mock_cluster_field(4000, [], rng=0, r_scale=r_scale, r_max=1000.0)
     R = stars.distance
     assert np.all((R >= 0) & (R <= 1000.0))
     assert np.mean((R / 1000.0) ** 2) == pytest.approx(0.5, abs=4 * np.sqrt(1 / 12 / R.size))

@@ -31,11 +31,11 @@ def test_membership_prior_refuses_bad_parameters(args, error, match):
 
 
 def test_mock_cluster_field_has_the_requested_populations():
-    stars = helpers.mock_cluster_field(50, [(30, 10.0, 20.0)], 7, r_scale=50.0, r_max=500.0)
+    stars = helpers.mock_cluster_field(50, [(30, 10.0, 20.0)], rng=7, r_scale=50.0, r_max=500.0)
     assert len(stars) == 80 and stars.dtype == helpers.STAR_DTYPE
     assert stars.p_mem.sum() == 50
     assert np.all((stars.distance >= 0) & (stars.distance <= 500.0))
     assert np.all((stars.velocity_error >= 0.5) & (stars.velocity_error <= 3.0))
     # an int seed is the stream of default_rng(seed)
-    again = helpers.mock_cluster_field(50, [(30, 10.0, 20.0)], np.random.default_rng(7), r_scale=50.0, r_max=500.0)
+    again = helpers.mock_cluster_field(50, [(30, 10.0, 20.0)], rng=np.random.default_rng(7), r_scale=50.0, r_max=500.0)
     np.testing.assert_array_equal(stars.velocity, again.velocity)

@@ -157,14 +157,15 @@ def test_model_density_and_sample_mock_check_the_parameters(bad):
     with pytest.raises(ValueError, match=r"sigma|shape"):
         helpers.model_density(bad, [0.0], E)
     with pytest.raises(ValueError, match=r"sigma|shape"):
-        helpers.sample_mock(bad, E, 0)
+        helpers.sample_mock(bad, E, rng=0)
 
 
 def test_sample_mock_takes_a_seed_or_a_generator():
     """rng=0 is the stream of np.random.default_rng(0); None and floats are refused, negative seeds too."""
-    np.testing.assert_array_equal(helpers.sample_mock(P, E, 0), helpers.sample_mock(P, E, np.random.default_rng(0)))
+    np.testing.assert_array_equal(helpers.sample_mock(P, E, rng=0),
+                                  helpers.sample_mock(P, E, rng=np.random.default_rng(0)))
     for bad in (None, 1.5, "0"):
         with pytest.raises(TypeError, match="rng"):
-            helpers.sample_mock(P, E, bad)
+            helpers.sample_mock(P, E, rng=bad)
     with pytest.raises(ValueError, match="rng"):
-        helpers.sample_mock(P, E, -1)
+        helpers.sample_mock(P, E, rng=-1)

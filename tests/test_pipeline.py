@@ -21,7 +21,7 @@ Problem = helpers.Problem
 
 @pytest.fixture(scope="module")
 def small_fit() -> helpers.ClusterFit:
-    stars = helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], np.random.default_rng(3), mean=-20.0, r_scale=50.0)
+    stars = helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0, r_scale=50.0)
     return helpers.fit_cluster(stars, max_field=1, n_random=2)
 
 
@@ -102,7 +102,7 @@ def test_a_name_is_canonicalised_to_the_compilations_spelling(table):
 
 @pytest.mark.parametrize("factor", [1e3, 1e8])  # milliarcsec instead of arcsec; a wildly scaled column
 def test_distances_in_the_wrong_unit_are_refused(factor):
-    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], np.random.default_rng(0), r_max=1000.0)
+    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], rng=np.random.default_rng(0), r_max=1000.0)
     stars.distance *= factor
     far = float(stars.distance.max())
     match = rf"distance must be at most 18000 arcsec.*got {re.escape(f'{far:.6g}')} arcsec.*milliarcsec"
@@ -112,7 +112,7 @@ def test_distances_in_the_wrong_unit_are_refused(factor):
 
 def test_distances_up_to_the_limit_are_fitted_within_the_clips():
     """The widest field allowed (18,000 arcsec) with a near-flat cluster: the scale stays in its clip."""
-    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], np.random.default_rng(1), mean=-20.0,
+    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], rng=np.random.default_rng(1), mean=-20.0,
                                        r_scale=5000.0, r_max=18000.0)
     within_clips(helpers.fit_cluster(stars, max_field=1, n_random=2))
 
@@ -122,7 +122,7 @@ def test_fitted_parameters_stay_inside_their_clips(seed):
     """Concentrated, diffuse and absent clusters: every parameter ends inside its documented clip."""
     rng = np.random.default_rng(seed)
     n_members, r_scale = [(0, 100.0), (8, 1.0), (25, 3000.0), (60, 20.0)][seed]
-    stars = helpers.mock_cluster_field(n_members, [(60, 10.0, 30.0), (40, -80.0, 10.0)], rng, r_scale=r_scale)
+    stars = helpers.mock_cluster_field(n_members, [(60, 10.0, 30.0), (40, -80.0, 10.0)], rng=rng, r_scale=r_scale)
     check_verdict_consistent(helpers.fit_cluster(stars, max_field=2, n_random=2, rng=seed))
 
 
@@ -207,7 +207,7 @@ def test_bic_picks_the_true_number_of_field_gaussians(n_field):
     chi-square with 3 degrees of freedom (1.5 on average, above 11 with probability below 1e-4).
     So BIC's choice is the truth with near certainty, and the seeds are fixed.
     """
-    stars = helpers.mock_cluster_field(150, FIELD_POPULATIONS[:n_field], np.random.default_rng(10 + n_field),
+    stars = helpers.mock_cluster_field(150, FIELD_POPULATIONS[:n_field], rng=np.random.default_rng(10 + n_field),
                                        mean=0.0, dispersion=5.0, r_scale=60.0)
     fit = helpers.fit_cluster(stars, max_field=n_field + 1, n_random=2, rng=n_field)
     assert len(fit.field) == n_field, fit.model
@@ -224,7 +224,7 @@ def test_mock_members_follow_the_truncated_plummer_profile(r_scale, r_max):
     Kolmogorov-Smirnov with 2,000 members: at the 1e-3 level the critical distance is 1.95 / sqrt(n)
     = 0.044 (asymptotic); a profile 30 % wider is 0.12 away when the scale is well inside r_max.
     """
-    stars = helpers.mock_cluster_field(2000, [(2000, 0.0, 50.0)], np.random.default_rng(7), r_scale=r_scale,
+    stars = helpers.mock_cluster_field(2000, [(2000, 0.0, 50.0)], rng=np.random.default_rng(7), r_scale=r_scale,
                                        r_max=r_max)
     members, field = stars.distance[stars.p_mem == 1], stars.distance[stars.p_mem == 0]
     inside = r_max**2 / (r_scale**2 + r_max**2)

@@ -15,7 +15,7 @@ P = np.array([-44.5, 2.7, -10.4, 41.9, 0.8])
 def sample():
     rng = np.random.default_rng(0)
     verr = rng.uniform(0.5, 3, 400)
-    v = helpers.sample_mock(P, verr, rng)
+    v = helpers.sample_mock(P, verr, rng=rng)
     v[:3] = [900.0, -800.0, 1200.0]  # far outliers
     return rng.uniform(0, 1000, 400), v, verr
 

@@ -74,13 +74,13 @@ class FastEM:
     ----------
     v : ndarray, shape (n_stars,)
         Velocities [km/s], validated.
-    verr2 : ndarray, shape (n_stars,)
+    verr_var : ndarray, shape (n_stars,)
         Squared uncertainties [(km/s)^2] (zeros for the naive model).
     """
 
-    def __init__(self, v: np.ndarray, verr2: np.ndarray) -> None:
-        self.v, self.verr2 = v, verr2
-        self.min_verr = float(np.sqrt(verr2.min()))
+    def __init__(self, v: np.ndarray, verr_var: np.ndarray) -> None:
+        self.v, self.verr_var = v, verr_var
+        self.min_verr = float(np.sqrt(verr_var.min()))
         self.buf = np.empty((10, min(BLOCK, v.size)))
         self.dom = np.empty(self.buf.shape[1], dtype=bool)
 
@@ -95,7 +95,7 @@ class FastEM:
         ``p`` needs positive fractions and widths, in either order.
         """
         _check_variances(p, self.min_verr)
-        mu, s2, f1 = (p[0], p[2]), (p[1] ** 2, p[3] ** 2), p[4]
+        mu, sig_var, f1 = (p[0], p[2]), (p[1] ** 2, p[3] ** 2), p[4]
         log_odds = np.log((1.0 - f1) / f1)
         n = self.v.size
         # sums over the stars: S_k, sum w_ik r_ik, sum w_ik (z_ik - 1) per component; then ln L parts
@@ -105,7 +105,7 @@ class FastEM:
         with np.errstate(divide="ignore", over="ignore"):
             for start in range(0, n, BLOCK):
                 block = slice(start, min(start + BLOCK, n))
-                s = self._block(self.v[block], self.verr2[block], mu, s2, log_odds, sums)
+                s = self._block(self.v[block], self.verr_var[block], mu, sig_var, log_odds, sums)
                 sum_z += s[0]
                 sum_log_it += s[1]
                 sum_log_x += s[2]
@@ -118,8 +118,8 @@ class FastEM:
         new = np.empty(5)
         for k in range(2):
             S, wr, wz = sums[3 * k : 3 * k + 3]
-            A = s2[k] * wr
-            var = (s2[k] * (S + s2[k] * wz) - A * A / S) / S
+            A = sig_var[k] * wr
+            var = (sig_var[k] * (S + sig_var[k] * wz) - A * A / S) / S
             new[2 * k] = mu[k] + A / S
             # the sum of non-negative terms of the kernel's M-step, here a difference: rounding can
             # take a variance near 0 below it; that is a collapse, never clamped away (0 itself, from
@@ -133,15 +133,15 @@ class FastEM:
         return new, float(loglike)
 
     def _block(
-        self, v: np.ndarray, verr2: np.ndarray, mu: tuple, s2: tuple, log_odds: float, sums: np.ndarray
+        self, v: np.ndarray, verr_var: np.ndarray, mu: tuple, sig_var: tuple, log_odds: float, sums: np.ndarray
     ) -> tuple[float, float, float, int]:
         """One block's E-step and M-step sums (added to ``sums``) and its ln L parts."""
         m = v.size
         r1, r2, it1, it2, z1, z2, e, u, x, q = (b[:m] for b in self.buf)
         dom = self.dom[:m]
-        for r, it, z, mk, sk in ((r1, it1, z1, mu[0], s2[0]), (r2, it2, z2, mu[1], s2[1])):
+        for r, it, z, mk, var_k in ((r1, it1, z1, mu[0], sig_var[0]), (r2, it2, z2, mu[1], sig_var[1])):
             np.subtract(v, mk, out=r)
-            np.add(verr2, sk, out=it)
+            np.add(verr_var, var_k, out=it)
             np.divide(1.0, it, out=it)  # 1 / T_ik
             np.multiply(r, r, out=z)
             np.multiply(z, it, out=z)  # z_ik = r_ik^2 / T_ik

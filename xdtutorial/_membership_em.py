@@ -65,12 +65,12 @@ class _MembershipState:
         return np.array(out)
 
 
-def _log_prior_member(alpha: float, log_a: float, R2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ln pi(R_i), ln(1 - pi(R_i)) and u_i = R_i^2 / a^2, from the squared distances ``R2``.
+def _log_prior_member(alpha: float, log_a: float, R_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ln pi(R_i), ln(1 - pi(R_i)) and u_i = R_i^2 / a^2, from the squared distances ``R_sq``.
 
     With z_i = logit pi(R_i) = alpha - 2 ln(1 + u_i): ln(1 - pi) = ln expit(z) - z.
     """
-    u = R2 * np.exp(-2.0 * log_a)
+    u = R_sq * np.exp(-2.0 * log_a)
     z = alpha - 2.0 * np.log1p(u)
     log_pi = log_expit(z)
     return log_pi, log_pi - z, u
@@ -96,24 +96,24 @@ def _e_step(
     v: np.ndarray,
     verr: np.ndarray,
     prior: tuple[np.ndarray, np.ndarray, np.ndarray],
-    verr2: np.ndarray | None = None,
+    verr_var: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, tuple[np.ndarray, np.ndarray]]:
     """The kernel's E-step with the membership prior: (responsibilities (1 + K_f, n_stars), ln L, aux for the M-step).
 
-    ``verr`` are the errors [km/s] (not squared); ``verr2`` their squares, when kept.
+    ``verr`` are the errors [km/s] (not squared); ``verr_var`` their squares, when kept.
     """
-    q, ll, aux = _mixture_e_step(v, verr, st.mu, st.sig, _log_weights(st, prior), verr2)
+    q, ll, aux = _mixture_e_step(v, verr, st.mu, st.sig, _log_weights(st, prior), verr_var)
     return q, float(ll), aux
 
 
-def _log_terms(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
+def _log_terms(st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray) -> np.ndarray:
     """ln of each component's weighted, error-convolved density: shape (1 + K_f, n_stars)."""
-    return _weighted_log_densities(st, v, np.sqrt(verr2), _log_prior_member(st.alpha, st.log_a, R * R))
+    return _weighted_log_densities(st, v, np.sqrt(verr_var), _log_prior_member(st.alpha, st.log_a, R * R))
 
 
-def _memberships(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> np.ndarray:
+def _memberships(st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray) -> np.ndarray:
     """Each star's probability of belonging to the cluster, shape (n_stars,): the E-step's first row."""
-    return _responsibilities(_log_terms(st, v, verr2, R))[0][0]
+    return _responsibilities(_log_terms(st, v, verr_var, R))[0][0]
 
 
 def _room(x: float, step: float, limits: tuple[float, float]) -> float:
@@ -133,7 +133,7 @@ def _pushes_out(x: float, step: float, limits: tuple[float, float]) -> bool:
 def _spatial_step(
     st: _MembershipState,
     q: np.ndarray,
-    R2: np.ndarray,
+    R_sq: np.ndarray,
     prior: tuple[np.ndarray, np.ndarray, np.ndarray],
     fit_radius: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,7 +148,7 @@ def _spatial_step(
     pi = np.exp(lp)
     resid = q - pi
     g0 = float(resid.sum())
-    if abs(g0) < 1e-9 * R2.size and not fit_radius:
+    if abs(g0) < 1e-9 * R_sq.size and not fit_radius:
         return prior
     w = pi * (1.0 - pi)
     a11 = float(w.sum())
@@ -166,7 +166,7 @@ def _spatial_step(
             s0, s1 = g0 / a11, 0.0
         if _pushes_out(st.alpha, s0, (-_ALPHA_LIMIT, _ALPHA_LIMIT)):
             s0, s1 = 0.0, (0.0 if _pushes_out(st.log_a, g1, _LOG_A_LIMITS) else g1 / a22)
-        if abs(g0 * s0 + g1 * s1) < 1e-12 * R2.size:  # already at the maximum of the spatial term
+        if abs(g0 * s0 + g1 * s1) < 1e-12 * R_sq.size:  # already at the maximum of the spatial term
             return prior
     else:
         s0, s1 = g0 / max(a11, 1e-12), 0.0
@@ -177,7 +177,7 @@ def _spatial_step(
     for _ in range(8):  # a generalised EM step only needs *an* increase
         alpha = min(max(st.alpha + s0, -_ALPHA_LIMIT), _ALPHA_LIMIT)  # guards against rounding only
         log_a = min(max(st.log_a + s1, _LOG_A_LIMITS[0]), _LOG_A_LIMITS[1])
-        trial = _log_prior_member(alpha, log_a, R2)
+        trial = _log_prior_member(alpha, log_a, R_sq)
         if float(np.dot(q, trial[0] - trial[1]) + trial[1].sum()) >= old:
             st.alpha, st.log_a = alpha, log_a
             return trial
@@ -185,9 +185,9 @@ def _spatial_step(
     return prior
 
 
-def _log_likelihood(st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray) -> float:
+def _log_likelihood(st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray) -> float:
     """ln L of the distance-aware model."""
-    return float(logsumexp(_log_terms(st, v, verr2, R)).sum())
+    return float(logsumexp(_log_terms(st, v, verr_var, R)).sum())
 
 
 def _m_step(
@@ -196,10 +196,10 @@ def _m_step(
     aux: tuple[np.ndarray, np.ndarray],
     v: np.ndarray,
     verr: np.ndarray,
-    R2: np.ndarray,
+    R_sq: np.ndarray,
     prior: tuple[np.ndarray, np.ndarray, np.ndarray],
     opts: dict[str, Any],
-    verr2: np.ndarray | None = None,
+    verr_var: np.ndarray | None = None,
 ) -> tuple[_MembershipState, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The M-step of :func:`_generalised_em` from the responsibilities ``r``: (new state, its prior terms).
 
@@ -211,12 +211,12 @@ def _m_step(
     S = np.add.reduce(r, axis=1)
     _check_occupied(S, v.size, "in the distance-aware EM", st.vector)
     mu, var, S = _mixture_m_step(
-        r, aux, v, verr, st.mu, st.sig, S=S, verr2=verr2, fix_mean=opts["fix_mean"], fix_sigma=opts["fix_sigma"],
+        r, aux, v, verr, st.mu, st.sig, S=S, verr_var=verr_var, fix_mean=opts["fix_mean"], fix_sigma=opts["fix_sigma"],
         var_floor=opts["var_floor"], var_cap=opts["var_cap"],
     )
     new = _MembershipState(mu, np.sqrt(var), S[1:] / S[1:].sum(), st.alpha, st.log_a)
     if opts["fit_spatial"]:
-        prior = _spatial_step(new, r[0], R2, prior, opts["fit_radius"])
+        prior = _spatial_step(new, r[0], R_sq, prior, opts["fit_radius"])
     return new, prior
 
 
@@ -229,11 +229,11 @@ def _options(
 
     Cached (the survey runs thousands of EM runs with the same few): read it, never change it.
     """
-    floor2, cap2 = field_sigma_floor**2, cluster_sigma_cap**2
+    floor_var, cap_var = field_sigma_floor**2, cluster_sigma_cap**2
     return {
         "floor": field_sigma_floor, "cap": cluster_sigma_cap,
-        "var_floor": np.r_[0.0, np.full(n_components - 1, floor2)],
-        "var_cap": np.r_[cap2, np.full(n_components - 1, np.inf)],
+        "var_floor": np.r_[0.0, np.full(n_components - 1, floor_var)],
+        "var_cap": np.r_[cap_var, np.full(n_components - 1, np.inf)],
         "fix_mean": None if fix_mean is None else {0: fix_mean},
         "fix_sigma": None if fix_sigma is None else {0: fix_sigma},
         "fit_spatial": fit_spatial, "fit_radius": fit_radius,
@@ -274,7 +274,7 @@ def _extrapolate(
 def _generalised_em(
     st: _MembershipState,
     v: np.ndarray,
-    verr2: np.ndarray,
+    verr_var: np.ndarray,
     R: np.ndarray,
     *,
     field_sigma_floor: float,
@@ -322,7 +322,7 @@ def _generalised_em(
     parameter for its clip).
     """
     opts = _options(st.mu.size, field_sigma_floor, cluster_sigma_cap, fix_mean, fix_sigma, fit_spatial, fit_radius)
-    verr = np.sqrt(verr2)
+    verr = np.sqrt(verr_var)
     # numpy's warnings off for the run: every non-finite value is tested (the kernel's E-step redoes
     # an extreme scale without squares, a component without stars raises EMFailure)
     with np.errstate(all="ignore"):
@@ -363,18 +363,18 @@ def _plain_em(
 ) -> tuple[_MembershipState, float, bool, int]:
     """The plain loop of :func:`_generalised_em`."""
     n = v.size
-    R2 = R * R
-    verr2 = verr * verr
+    R_sq = R * R
+    verr_var = verr * verr
     x = st.copy()
-    prior = _log_prior_member(x.alpha, x.log_a, R2)
+    prior = _log_prior_member(x.alpha, x.log_a, R_sq)
     ll_old = -np.inf
     for it in range(1, max_iter + 1):
-        r, ll, aux = _e_step(x, v, verr, prior, verr2)
+        r, ll, aux = _e_step(x, v, verr, prior, verr_var)
         if ll - ll_old < tol * n and it > 1:
             return x, ll, True, it - 1
         ll_old = ll
-        x, prior = _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
-    return x, _log_likelihood(x, v, verr2, R), False, max_iter
+        x, prior = _m_step(x, r, aux, v, verr, R_sq, prior, opts, verr_var)
+    return x, _log_likelihood(x, v, verr_var, R), False, max_iter
 
 
 #: As em_fit's rule (xdtutorial.em.STUCK_GAIN, STUCK_WIDTH_RATIO): a cluster width below 1 %
@@ -440,37 +440,37 @@ def _squarem(
     extrapolation cannot throw EM far into another basin.
     """
     n = v.size
-    R2 = R * R
-    verr2 = verr * verr
+    R_sq = R * R
+    verr_var = verr * verr
     x = st.copy()
-    prior = _log_prior_member(x.alpha, x.log_a, R2)
+    prior = _log_prior_member(x.alpha, x.log_a, R_sq)
     step_max = 4.0
-    r, ll, aux = _e_step(x, v, verr, prior, verr2)
+    r, ll, aux = _e_step(x, v, verr, prior, verr_var)
     steps = 1
     ahead = None  # the M-step from x, when already taken
     while steps < max_iter:
-        x1, prior1 = ahead if ahead is not None else _m_step(x, r, aux, v, verr, R2, prior, opts, verr2)
+        x1, prior1 = ahead if ahead is not None else _m_step(x, r, aux, v, verr, R_sq, prior, opts, verr_var)
         ahead = None
-        r1, ll1, aux1 = _e_step(x1, v, verr, prior1, verr2)
+        r1, ll1, aux1 = _e_step(x1, v, verr, prior1, verr_var)
         steps += 1
         if ll1 - ll < tol * n:
             return x1, ll1, True, steps - 1
-        x2, prior2 = _m_step(x1, r1, aux1, v, verr, R2, prior1, opts, verr2)
+        x2, prior2 = _m_step(x1, r1, aux1, v, verr, R_sq, prior1, opts, verr_var)
         xp, capped = _extrapolate(x, x1, x2, opts, step_max)
         if xp is not None:
-            prior_p = _log_prior_member(xp.alpha, xp.log_a, R2)
-            r_p, ll_p, aux_p = _e_step(xp, v, verr, prior_p, verr2)
+            prior_p = _log_prior_member(xp.alpha, xp.log_a, R_sq)
+            r_p, ll_p, aux_p = _e_step(xp, v, verr, prior_p, verr_var)
             steps += 1
             if ll_p >= ll1:  # monotone: continue from the extrapolated point, unless EM cannot go on from it
                 try:
-                    ahead = _m_step(xp, r_p, aux_p, v, verr, R2, prior_p, opts, verr2)
+                    ahead = _m_step(xp, r_p, aux_p, v, verr, R_sq, prior_p, opts, verr_var)
                 except EMFailure:
                     ahead = None
                 else:
                     x, prior, r, ll, aux = xp, prior_p, r_p, ll_p, aux_p
                     step_max *= 4.0 if capped else 1.0
                     continue
-        r2, ll2, aux2 = _e_step(x2, v, verr, prior2, verr2)
+        r2, ll2, aux2 = _e_step(x2, v, verr, prior2, verr_var)
         steps += 1
         if ll2 - ll1 < tol * n:
             return x2, ll2, True, steps - 1
@@ -491,9 +491,11 @@ def _pushes_out_many(x: np.ndarray, step: np.ndarray, limits: tuple[float, float
     return ((x <= limits[0]) & (step < 0.0)) | ((x >= limits[1]) & (step > 0.0))
 
 
-def _log_prior_many(alpha: np.ndarray, log_a: np.ndarray, R2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _log_prior_many(
+    alpha: np.ndarray, log_a: np.ndarray, R_sq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_log_prior_member` of many (alpha, ln a), shape (n_states,) each: arrays (n_states, n_stars)."""
-    u = R2 * np.exp(-2.0 * log_a)[:, None]
+    u = R_sq * np.exp(-2.0 * log_a)[:, None]
     z = alpha[:, None] - 2.0 * np.log1p(u)
     log_pi = log_expit(z)
     return log_pi, log_pi - z, u
@@ -502,7 +504,7 @@ def _log_prior_many(alpha: np.ndarray, log_a: np.ndarray, R2: np.ndarray) -> tup
 def _batched_em(
     starts: Sequence[_MembershipState],
     v: np.ndarray,
-    verr2: np.ndarray,
+    verr_var: np.ndarray,
     R: np.ndarray,
     *,
     field_sigma_floor: float,
@@ -521,8 +523,8 @@ def _batched_em(
     (tested); a start whose component lost all its stars gives None (where the single run raises).
     """
     n = v.size
-    R2 = R * R
-    verr = np.sqrt(verr2)
+    R_sq = R * R
+    verr = np.sqrt(verr_var)
     opts = _options(starts[0].mu.size, field_sigma_floor, cluster_sigma_cap, None, None, True, True)
     var_floor, var_cap = opts["var_floor"], opts["var_cap"]
     lo_a, hi_a = _LOG_A_LIMITS
@@ -532,7 +534,7 @@ def _batched_em(
     fw = np.array([s.fw for s in starts], dtype=float)
     alpha = np.array([s.alpha for s in starts], dtype=float)
     log_a = np.array([s.log_a for s in starts], dtype=float)
-    lp, l1p, u = _log_prior_many(alpha, log_a, R2)
+    lp, l1p, u = _log_prior_many(alpha, log_a, R_sq)
     ll_old = np.full(len(starts), -np.inf)
     index = np.arange(len(starts))  # which start each row is
     out: list[tuple[_MembershipState, float] | None] = [None] * len(starts)
@@ -546,7 +548,7 @@ def _batched_em(
             log_w = np.empty((mu.shape[0], mu.shape[1], n))
             log_w[:, 0] = lp
             np.add(l1p[:, None, :], np.log(fw)[:, :, None], out=log_w[:, 1:])
-            r, ll, aux = _mixture_e_step(v, verr, mu, sig, log_w, verr2)
+            r, ll, aux = _mixture_e_step(v, verr, mu, sig, log_w, verr_var)
             S = np.add.reduce(r, axis=2)
             done = (ll - ll_old < tol * n) if it > 1 else np.zeros(ll.size, dtype=bool)
             failed = ~done & ~_occupied(S, n)
@@ -562,7 +564,7 @@ def _batched_em(
                 index = index[keep]
             ll_old = ll
             # M-step: the kernel's, as _m_step
-            mu, var, S = _mixture_m_step(r, aux, v, verr, mu, sig, S=S, verr2=verr2, var_floor=var_floor,
+            mu, var, S = _mixture_m_step(r, aux, v, verr, mu, sig, S=S, verr_var=verr_var, var_floor=var_floor,
                                      var_cap=var_cap)
             sig = np.sqrt(var)
             fw = S[:, 1:] / S[:, 1:].sum(axis=1, keepdims=True)
@@ -595,14 +597,14 @@ def _batched_em(
                     break
                 a_t = np.clip(alpha[rows] + s0[rows], -_ALPHA_LIMIT, _ALPHA_LIMIT)
                 la_t = np.clip(log_a[rows] + s1[rows], lo_a, hi_a)
-                t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R2)
+                t_lp, t_l1p, t_u = _log_prior_many(a_t, la_t, R_sq)
                 up = np.einsum("ij,ij->i", q[rows], t_lp - t_l1p) + t_l1p.sum(axis=1) >= old[rows]
                 ok = rows[up]
                 alpha[ok], log_a[ok] = a_t[up], la_t[up]
                 lp[ok], l1p[ok], u[ok] = t_lp[up], t_l1p[up], t_u[up]
                 pending[ok] = False
                 s0, s1 = 0.5 * s0, 0.5 * s1
-    lls = _log_likelihoods(mu, sig, fw, alpha, log_a, v, verr2, R)
+    lls = _log_likelihoods(mu, sig, fw, alpha, log_a, v, verr_var, R)
     for i in range(index.size):
         out[index[i]] = (state(i), float(lls[i]))
     return out
@@ -615,7 +617,7 @@ def _log_likelihoods(
     alpha: np.ndarray,
     log_a: np.ndarray,
     v: np.ndarray,
-    verr2: np.ndarray,
+    verr_var: np.ndarray,
     R: np.ndarray,
     chunk: int = 2_000_000,
 ) -> np.ndarray:
@@ -628,13 +630,13 @@ def _log_likelihoods(
     hundred evaluations).  The operations of :func:`_log_terms`, so its values (tested).
     """
     log_fw = np.log(fw)
-    R2 = R * R
-    verr = np.sqrt(verr2)
+    R_sq = R * R
+    verr = np.sqrt(verr_var)
     step = max(1, chunk // max(mu.shape[1] * v.size, 1))
     out = np.empty(mu.shape[0])
     for i in range(0, mu.shape[0], step):
         sl = slice(i, i + step)
-        u = R2 * np.exp(-2.0 * log_a[sl])[:, None]
+        u = R_sq * np.exp(-2.0 * log_a[sl])[:, None]
         z = alpha[sl, None] - 2.0 * np.log1p(u)
         log_pi = log_expit(z)
         for check in (False, True):  # the fast form; tested on the totals, redone safely if one is not finite

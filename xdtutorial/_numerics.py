@@ -2,7 +2,8 @@
 
 * :func:`as_generator` and :func:`seed_of` - an ``rng`` argument (a seed or a
   ``numpy.random.Generator``) as a Generator or as a seed (the checks of
-  :mod:`xdtutorial._validation` under the names the modules use);
+  :mod:`xdtutorial._validation` under the names the modules use), and
+  :func:`rng_keyword_only`, the one refusal of an ``rng`` passed by position;
 * :func:`logsumexp` - the one log-sum-exp of the package (with the normalised weights, the
   E-step's responsibilities, on request);
 * :func:`central_hessian` - the one finite-difference Hessian;
@@ -11,11 +12,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
-from ._validation import as_legacy_seed, as_rng
+from ._validation import as_legacy_seed, as_rng, old_order_error
 
 #: What an ``rng`` argument may be.
 RNGLike = int | np.random.Generator
@@ -25,6 +29,32 @@ RNGLike = int | np.random.Generator
 #: naming ``rng``), and the seed handed to libraries that want one (emcee, scikit-learn, workers).
 as_generator = as_rng
 seed_of = as_legacy_seed
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def rng_keyword_only(new: str, old: str) -> Callable[[_F], _F]:
+    """Refuse ``rng`` passed by position, as the function took it before the conventions were kept.
+
+    The decorated function takes its positional arguments and then keyword-only ones (``rng`` among
+    them); one positional argument more is an old call, ``f(..., rng)``, and gets a TypeError saying
+    the new form (:func:`~xdtutorial._validation.old_order_error`), not Python's "takes 2 positional
+    arguments".  ``new`` and ``old`` are the two argument lists, for the message.
+    """
+
+    def decorate(function: _F) -> _F:
+        n_positional = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                           for p in inspect.signature(function).parameters.values())
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > n_positional:
+                raise old_order_error(function.__name__, new, old)
+            return function(*args, **kwargs)
+
+        return checked  # type: ignore[return-value]
+
+    return decorate
 
 
 def logsumexp(

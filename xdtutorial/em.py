@@ -32,7 +32,7 @@ from ._validation import (
     check_probability,
     check_total_variance,
 )
-from .errors import EMConvergenceWarning, EMFailure, ImplausibleVelocityWarning  # noqa: F401  (EMFailure: raised here)
+from .errors import EMConvergenceWarning, EMFailure, ImplausibleVelocityWarning
 from .model import (
     _canonical,
     _check_params,
@@ -252,7 +252,7 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
     Returns
     -------
     ndarray, shape (5,)
-        Updated parameters.
+        Updated ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
 
     Raises
     ------
@@ -262,7 +262,7 @@ def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.nd
     TypeError
         ``deconvolve`` is not a bool.
     EMFailure
-        (A FloatingPointError) a component lost all its stars, or collapsed to
+        (A subclass of FloatingPointError.)  A component lost all its stars, or collapsed to
         zero width without errors; ``params`` of the exception is the start.
     """
     v, verr = as_velocity_arrays(v, verr)
@@ -304,9 +304,9 @@ def em_fit(
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
-        Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     tol : float, default=1e-12
-        Convergence tolerance on the per-star mean log-likelihood (1e-12
+        Convergence tolerance on the per-star mean log-likelihood [nats] (1e-12
         brings the NGC 288 parameters within 1e-4 km/s of the optimum).
     max_iter : int, default=10000
         Maximum number of EM steps (evaluations of the EM step, those of the
@@ -343,7 +343,7 @@ def em_fit(
     TypeError
         An option of the wrong type (``max_iter=2.5``, ``deconvolve="no"``).
     EMFailure
-        (A FloatingPointError) a component lost all its stars (the start was
+        (A subclass of FloatingPointError.)  A component lost all its stars (the start was
         hopeless); its ``params`` are where EM stopped.
 
     Warns
@@ -495,7 +495,8 @@ def em_multi_start(
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     starts : array_like, shape (n_starts, 5)
-        Starting points, e.g. from :func:`random_starts`.
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], one per
+        row, e.g. from :func:`random_starts`.
     tol : float, default=1e-12
         Passed to :func:`em_fit`: the rise of the mean log-likelihood per star
         below which a fit stops.
@@ -513,6 +514,12 @@ def em_multi_start(
         is the estimate, and how many starts reach it tells how hard the
         problem is.  A fit ending at a saddle point is kept with
         ``converged = False``, like one that hits ``max_iter``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Invalid data, starts or options, as :func:`em_fit` (bad input is never
+        turned into a failed start: only an :class:`EMFailure` is).
     """
     v, verr = as_velocity_arrays(v, verr, min_stars=MIN_STARS_FIT, check_plausible=True)
     starts = check_params(starts, name="starts", batch=True)
@@ -529,7 +536,7 @@ def em_multi_start(
                 results.append(
                     em_fit(v, verr, start, tol=tol, max_iter=max_iter, deconvolve=deconvolve, accelerate=accelerate)
                 )
-        except FloatingPointError as err:
+        except EMFailure as err:
             method = "EM (deconvolved)" if deconvolve else "EM (naive, errors ignored)"
             results.append(
                 FitResult(np.asarray(start, dtype=float), -np.inf, None, False, method, error=str(err))
@@ -554,7 +561,7 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
-        Starting parameters.
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     method : str, default="Nelder-Mead"
         Any method of :func:`scipy.optimize.minimize`.
     **options
@@ -565,6 +572,14 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         an unknown one); so are minimize's own arguments (``bounds``,
         ``callback``, ``jac`` ...), which this wrapper does not pass.
 
+    Returns
+    -------
+    FitResult
+        ``n_iter`` holds the number of *function evaluations*; ``converged``
+        is the optimiser's own success flag.  Neither is reproducible across
+        machines (they follow the last digits of the arithmetic): compare the
+        log-likelihoods reached, not these.
+
     Raises
     ------
     ValueError
@@ -573,14 +588,6 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         trust-krylov).
     TypeError
         A bad option (see ``**options``).
-
-    Returns
-    -------
-    FitResult
-        ``n_iter`` holds the number of *function evaluations*; ``converged``
-        is the optimiser's own success flag.  Neither is reproducible across
-        machines (they follow the last digits of the arithmetic): compare the
-        log-likelihoods reached, not these.
     """
     from scipy.optimize import minimize
 
@@ -617,7 +624,8 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     Parameters
     ----------
     params : array_like, shape (5,)
-        A maximum-likelihood estimate.
+        A maximum-likelihood estimate ``(mean1, sigma1, mean2, sigma2, frac1)``
+        [km/s, km/s, km/s, km/s, -].
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     rel_step : float, default=1e-4
@@ -627,7 +635,7 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     Returns
     -------
     ndarray, shape (5,)
-        Standard deviations in the units of the parameters.
+        Standard deviations [km/s, km/s, km/s, km/s, -], in the order of ``params``.
 
     Raises
     ------

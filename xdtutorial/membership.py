@@ -55,7 +55,7 @@ from ._membership_em import (  # noqa: F401  (the engine's names are part of thi
     _options,
     _spatial_step,
 )
-from ._numerics import RNGLike, as_generator, central_hessian, logsumexp
+from ._numerics import RNGLike, as_generator, central_hessian, logsumexp, rng_keyword_only
 from ._validation import (
     as_float_array,
     check_float,
@@ -189,7 +189,7 @@ def _split_broadest(st: _MembershipState) -> _MembershipState:
 
 
 def _label_swaps(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, limits: dict[str, float]
+    st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, limits: dict[str, float]
 ) -> list[tuple[_MembershipState, float]]:
     """Fits restarted with the cluster and one field Gaussian exchanged; (state, ln L) of each.
 
@@ -211,7 +211,7 @@ def _label_swaps(
         start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
         start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
         try:
-            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=3000, accelerate=True, **limits)
+            fit, ll, _, _ = _generalised_em(start, v, verr_var, R, max_iter=3000, accelerate=True, **limits)
         except EMFailure:
             continue
         out.append((fit, ll))
@@ -236,7 +236,7 @@ def _from_unconstrained(u: np.ndarray, n_field: int) -> _MembershipState:
 
 
 def _hessian(
-    st: _MembershipState, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()
+    st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, fixed: Sequence[int] = ()
 ) -> np.ndarray:
     """Numerical Hessian of ln L in the unconstrained parameters (fixed indices: zero rows)."""
     u0 = _to_unconstrained(st)
@@ -247,7 +247,7 @@ def _hessian(
         sig = np.concatenate([points[:, 1:2], np.exp(points[:, 5 : 5 + 2 * n_field : 2])], axis=1)
         logits = np.concatenate([np.zeros((len(points), 1)), points[:, 4 + 2 * n_field :]], axis=1)
         fw = np.exp(logits - logsumexp(logits, axis=1)[:, None])
-        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr2, R)
+        return _log_likelihoods(mu, sig, fw, points[:, 2], points[:, 3], v, verr_var, R)
 
     return central_hessian(f, u0, 1e-4 * np.maximum(np.abs(u0), 1.0), fixed)
 
@@ -266,13 +266,13 @@ def membership_prior(p_centre: float, r_scale: float, R: Any) -> np.ndarray:
         Membership probability at the centre, in (0, 1).
     r_scale : float
         Plummer scale radius [arcsec], positive.
-    R : array_like
+    R : array_like, any shape
         Projected distances [arcsec].
 
     Returns
     -------
     ndarray
-        Same shape as ``R``, values in [0, 1): computed as
+        Probabilities, same shape as ``R``, values in [0, 1): computed as
         ``expit(logit(p0) - 2 ln(1 + (R/a)^2))``, with ``R/a`` formed before
         squaring, so any ``a`` in the float range works (``a = 1e-300``: 0
         beyond the centre; ``a = 1e200``: ``p0`` everywhere); a value below
@@ -333,11 +333,12 @@ def _plummer_radii(n: int, a: float, r_max: float, rng: np.random.Generator) -> 
     return np.concatenate(radii)[:n]
 
 
+@rng_keyword_only("(n_members, field, *, rng=..., mean=..., dispersion=..., ...)", "(n_members, field, rng)")
 def mock_cluster_field(
     n_members: int,
     field: Sequence[tuple[int, float, float]],
-    rng: RNGLike,
     *,
+    rng: RNGLike = 0,
     mean: float = 0.0,
     dispersion: float = 5.0,
     r_scale: float = 100.0,
@@ -361,8 +362,10 @@ def mock_cluster_field(
         Number of cluster members.
     field : sequence of (n_stars, mean, sigma)
         Field populations [-, km/s, km/s].
-    rng : int or numpy.random.Generator
-        Seed or source of randomness.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only).  Two calls with the same
+        int draw the same stars: for independent mocks pass one Generator to
+        every call.
     mean, dispersion : float, default=0.0, 5.0
         Cluster mean velocity and intrinsic dispersion [km/s].
     r_scale, r_max : float, default=100.0, 1000.0
@@ -374,15 +377,19 @@ def mock_cluster_field(
 
     Returns
     -------
-    numpy.recarray
-        Same dtype as :func:`load_cluster`, plus the truth in ``p_mem``
-        (1 for members, 0 for field stars).
+    numpy.recarray, shape (n_members + sum of the field's n_stars,)
+        Members first, then each field population.  Same dtype as
+        :func:`load_cluster` (``distance`` [arcsec], ``velocity``,
+        ``velocity_error`` [km/s]), with the truth in ``p_mem`` (1 for members,
+        0 for field stars).
 
     Raises
     ------
     TypeError, ValueError
         An argument of the wrong kind or value (``r_max <= 0``, ``field`` not
-        a list of triples ...); the message names it.
+        a list of triples, ``rng=None`` ...); the message names it.  ``rng``
+        given by position, the old form ``mock_cluster_field(n_members, field,
+        rng)``, is a TypeError saying the new one.
     """
     n_members = check_int("n_members", n_members, minimum=0)
     field = check_populations("field", field)

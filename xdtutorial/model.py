@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numerics import RNGLike, as_generator, logsumexp
+from ._numerics import RNGLike, as_generator, logsumexp, rng_keyword_only
 from ._validation import (
     as_float_array,
     as_velocity_arrays,
@@ -106,10 +106,10 @@ def _fmt(p: Any) -> str:
 
 def _valid(p: np.ndarray) -> np.ndarray:
     """Boolean mask of the valid region: 0 < frac1 < 1, 0 <= sigma1 <= sigma2."""
-    _, s1, _, s2, f1 = np.moveaxis(p, -1, 0)
+    _, sigma1, _, sigma2, f1 = np.moveaxis(p, -1, 0)
     finite = np.isfinite(p).all(axis=-1)
     with np.errstate(invalid="ignore"):
-        return finite & (f1 > 0) & (f1 < 1) & (s1 >= 0) & (s1 <= s2)
+        return finite & (f1 > 0) & (f1 < 1) & (sigma1 >= 0) & (sigma1 <= sigma2)
 
 
 def _log_normal(x: Any, mean: Any, sd: Any) -> np.ndarray:
@@ -159,7 +159,7 @@ def component_log_densities(params: Any, v: Any, verr: Any) -> np.ndarray:
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
         ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
-    v, verr : ndarray, shape (n_stars,)
+    v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
 
     Returns
@@ -232,9 +232,9 @@ def membership_probability(params: Any, v: Any, verr: Any) -> np.ndarray:
     Parameters
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
-        Parameters inside the valid region.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], inside the valid region.
     v, verr : array_like, shape (n_stars,)
-        Velocities and uncertainties [km/s].
+        Velocities and their 1-sigma uncertainties [km/s].
 
     Returns
     -------
@@ -263,16 +263,22 @@ def model_density(params: Any, grid: Any, verr: Any) -> np.ndarray:
     Parameters
     ----------
     params : array_like, shape (5,)
-        Model parameters.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     grid : array_like, shape (n_grid,)
         Velocities at which to evaluate [km/s].
     verr : array_like, shape (n_stars,)
-        The sample's uncertainties [km/s].
+        The sample's 1-sigma uncertainties [km/s].
 
     Returns
     -------
     ndarray, shape (n_grid,)
         Density [1/(km/s)], integrating to one over velocity.
+
+    Raises
+    ------
+    ValueError
+        Invalid parameters, a non-finite grid value, a negative error, or a
+        component of zero total variance (the message names it).
     """
     p = _check_params(params)
     grid = as_float_array("grid", grid, unit="km/s")[:, None]  # (n_grid, 1) against (n_stars,)
@@ -306,14 +312,15 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
     v : array_like, shape (n_stars,)
         Velocities [km/s].
     distance : array_like, shape (n_stars,)
-        Projected distances from the cluster centre (any unit).
+        Projected distances from the cluster centre [arcsec; any unit works,
+        only their order is used].
     inner_fraction : float, default=0.25
-        Fraction of stars, by distance, used for component 1.
+        Fraction of stars, by distance, used for component 1 (keyword-only).
 
     Returns
     -------
     ndarray, shape (5,)
-        ``(mean1, sigma1, mean2, sigma2, frac1)``, inside the valid region.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], inside the valid region.
 
     Raises
     ------
@@ -330,11 +337,12 @@ def initial_guess(v: Any, distance: Any, *, inner_fraction: float = 0.25) -> np.
     inner = distance <= np.quantile(distance, inner_fraction)
     if inner.sum() < 2:
         raise ValueError(
-            f"only {inner.sum()} star(s) in the inner {inner_fraction:.0%}: need 2; raise inner_fraction"
+            f"inner_fraction must leave at least 2 stars nearest the centre to start the cluster from; got "
+            f"inner_fraction={inner_fraction:g}: {inner.sum()} of {v.size} star(s). Fix: raise inner_fraction"
         )
-    s2 = float(np.std(v))
-    s1 = min(float(np.std(v[inner])), s2)
-    return np.array([np.mean(v[inner]), s1, np.mean(v), s2, 0.5])
+    sigma2 = float(np.std(v))
+    sigma1 = min(float(np.std(v[inner])), sigma2)
+    return np.array([np.mean(v[inner]), sigma1, np.mean(v), sigma2, 0.5])
 
 
 def _canonical(p: np.ndarray) -> np.ndarray:
@@ -378,7 +386,7 @@ def _responsibilities(logp: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.n
 
 
 def _mixture_e_step(
-    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, log_w: Any, verr2: np.ndarray | None = None
+    v: np.ndarray, verr: np.ndarray, mu: np.ndarray, sig: np.ndarray, log_w: Any, verr_var: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """E-step of the 1-D mixture kernel: responsibilities and ln L of K error-convolved Gaussians.
 
@@ -400,7 +408,7 @@ def _mixture_e_step(
     log_w : array_like, broadcastable to shape (..., K, n_stars)
         Log prior weights: ``ln f_k`` as shape (K, 1), or per star (the
         distance-aware model's ``ln pi(R_i)`` and ``ln(1 - pi(R_i)) + ln w_k``).
-    verr2 : ndarray, shape (n_stars,), optional
+    verr_var : ndarray, shape (n_stars,), optional
         ``verr**2``, when the caller keeps it (saves a multiplication a step).
 
     Returns
@@ -413,8 +421,8 @@ def _mixture_e_step(
         For the M-step, shape (..., K, n_stars): the gains ``g_ik = sigma_k^2 / T_ik``
         (in [0, 1]) and the residuals ``d_ik = v_i - mu_k``.
     """
-    sig2 = sig * sig
-    T = sig2[..., None] + (verr * verr if verr2 is None else verr2)
+    sig_var = sig * sig
+    T = sig_var[..., None] + (verr * verr if verr_var is None else verr_var)
     d = v - mu[..., None]
     logp = d * d
     logp /= T
@@ -431,7 +439,7 @@ def _mixture_e_step(
         ll = np.add.reduce(log_norm, axis=-1)
         T = np.square(sig[..., None] / s)  # the gain, here
         return q, ll, (T, d)
-    T = np.divide(sig2[..., None], T, out=T)  # the gain
+    T = np.divide(sig_var[..., None], T, out=T)  # the gain
     return q, ll, (T, d)
 
 
@@ -465,7 +473,7 @@ def _mixture_m_step(
     sig: np.ndarray,
     *,
     S: np.ndarray | None = None,
-    verr2: np.ndarray | None = None,
+    verr_var: np.ndarray | None = None,
     fix_mean: dict[int, float] | None = None,
     fix_sigma: dict[int, float] | None = None,
     var_floor: Any = None,
@@ -495,7 +503,7 @@ def _mixture_m_step(
         The means and widths of the E-step [km/s].
     S : ndarray, shape (..., K), optional
         ``q.sum(-1)`` when already computed.
-    verr2 : ndarray, shape (n_stars,), optional
+    verr_var : ndarray, shape (n_stars,), optional
         ``verr**2``, when the caller keeps it.
     fix_mean : dict {k: mean}, optional
         Components whose mean is held (one state only): their variance is the
@@ -523,7 +531,7 @@ def _mixture_m_step(
     new_mu = mu + dmu
     shift -= dmu[..., None]  # b_ik - mu_k'
     shift *= shift
-    shift += g * verr2 if verr2 is not None else g * (verr * verr)  # + B_ik
+    shift += g * verr_var if verr_var is not None else g * (verr * verr)  # + B_ik
     shift *= q
     var = np.add.reduce(shift, axis=-1) / S
     if fix_mean:
@@ -640,8 +648,9 @@ def _check_variances(p: np.ndarray, min_verr: float) -> None:
         raise EMFailure(_collapse_message(f"at {_fmt(p)}"), p)
 
 
+@rng_keyword_only("(params, verr, *, rng=..., return_labels=...)", "(params, verr, rng)")
 def sample_mock(
-    params: Any, verr: Any, rng: RNGLike, *, return_labels: bool = False
+    params: Any, verr: Any, *, rng: RNGLike = 0, return_labels: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Draw a mock data set from the model, one mock star per real star.
 
@@ -652,11 +661,13 @@ def sample_mock(
     Parameters
     ----------
     params : array_like, shape (5,)
-        ``(mean1, sigma1, mean2, sigma2, frac1)``.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     verr : array_like, shape (n_stars,)
-        Per-star uncertainties [km/s], >= 0.
-    rng : int or numpy.random.Generator
-        Seed or source of randomness (e.g. ``42`` or ``np.random.default_rng(42)``).
+        The real stars' 1-sigma uncertainties [km/s], >= 0.
+    rng : int or numpy.random.Generator, default=0
+        Seed or source of randomness (keyword-only; e.g. ``rng=42`` or
+        ``rng=np.random.default_rng(42)``).  Two calls with the same int draw the
+        same mock: for independent mocks pass one Generator to every call.
     return_labels : bool, default=False
         Also return the boolean array "is a cluster member".
 
@@ -666,6 +677,14 @@ def sample_mock(
         Mock observed velocities [km/s].
     member : ndarray of bool, shape (n_stars,)
         Only if ``return_labels``.
+
+    Raises
+    ------
+    TypeError
+        ``rng`` given by position (the old form ``sample_mock(params, verr, rng)``), ``rng=None``
+        or another kind of value; ``return_labels`` not a bool.
+    ValueError
+        Invalid ``params`` or a negative or non-finite ``verr`` (the message names it).
     """
     p = _check_params(params)
     verr = as_float_array("verr", verr, nonnegative=True, unit="km/s")

@@ -236,7 +236,7 @@ def plot_model_vs_mock(
     Parameters
     ----------
     params : array_like, shape (5,)
-        Model parameters.
+        ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     rng : int or numpy.random.Generator, default=0
@@ -253,6 +253,14 @@ def plot_model_vs_mock(
     Returns
     -------
     matplotlib Axes
+
+    Raises
+    ------
+    ValueError
+        Invalid parameters or data, or ``bins`` not a number of bins or increasing edges.
+    TypeError
+        ``rng`` not an int seed or a Generator; the arguments in the old order
+        ``(v, verr, params)``, told the new one.
     """
     if np.size(params) != 5 and np.size(verr) == 5:
         raise old_order_error("plot_model_vs_mock", "(params, v, verr, rng=...)", "(v, verr, params, rng)")

@@ -44,7 +44,7 @@ def log_prior(params: Any, *, bounds: dict[str, tuple[float, float]] | None = No
     Parameters
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
-        Parameter vector(s).
+        One or many ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     bounds : dict, default=None
         ``{"mean": (lo, hi), "sigma": (lo, hi)}`` in km/s; None uses
         :data:`DEFAULT_BOUNDS`.
@@ -73,7 +73,7 @@ def log_prior(params: Any, *, bounds: dict[str, tuple[float, float]] | None = No
 
 
 def log_posterior(
-    params: Any, v: np.ndarray, verr: np.ndarray, *, bounds: dict[str, tuple[float, float]] | None = None
+    params: Any, v: Any, verr: Any, *, bounds: dict[str, tuple[float, float]] | None = None
 ) -> float | np.ndarray:
     """Log-posterior (up to a constant) = :func:`log_prior` + :func:`log_likelihood`.
 
@@ -83,15 +83,21 @@ def log_posterior(
     Parameters
     ----------
     params : array_like, shape (5,) or (n_sets, 5)
-        Parameter vector(s).
-    v, verr : ndarray, shape (n_stars,)
+        One or many ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
+    v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     bounds : dict, default=None
-        Prior box (see :func:`log_prior`).
+        Prior box (see :func:`log_prior`; keyword-only).
 
     Returns
     -------
     float or ndarray of shape (n_sets,)
+        ln prior + ln L [nats], up to a constant; ``-inf`` outside the prior box.
+
+    Raises
+    ------
+    ValueError
+        Invalid data or ``bounds`` (the message names them).
     """
     v, verr = as_velocity_arrays(v, verr)  # checked also when every parameter set is outside the prior
     lp = log_prior(params, bounds=bounds)
@@ -122,7 +128,7 @@ def init_walkers(
     Parameters
     ----------
     best : array_like, shape (5,)
-        Best-fit parameters, inside the prior.
+        Best-fit ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -], inside the prior.
     n_walkers : int
         Number of walkers (emcee needs at least ``2 * 5``).
     rng : int or numpy.random.Generator, default=0
@@ -135,6 +141,7 @@ def init_walkers(
     Returns
     -------
     ndarray, shape (n_walkers, 5)
+        The walkers' starting parameter vectors, in the order of ``best``.
 
     Raises
     ------
@@ -166,8 +173,8 @@ def init_walkers(
 
 
 def make_sampler(
-    v: np.ndarray,
-    verr: np.ndarray,
+    v: Any,
+    verr: Any,
     n_walkers: int,
     *,
     rng: RNGLike = 0,
@@ -182,10 +189,10 @@ def make_sampler(
 
     Parameters
     ----------
-    v, verr : ndarray, shape (n_stars,)
+    v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     n_walkers : int
-        Number of walkers.
+        Number of walkers, at least 10 (twice the 5 parameters).
     rng : int or numpy.random.Generator, default=0
         Seed of the sampler's random stream (the proposals): an int seeds
         emcee's legacy ``RandomState`` directly, a Generator gives one drawn seed.
@@ -202,6 +209,14 @@ def make_sampler(
         ``(n_walkers, 5)`` with every walker inside the prior box.  A walker
         outside has ``log_prob = -inf``; when all are, emcee accepts no move and
         says nothing, so this is a ``ValueError`` before the first step.
+
+    Raises
+    ------
+    ValueError
+        Invalid data or ``bounds``, fewer than 10 walkers.
+    TypeError
+        ``rng`` not an int seed or a Generator (``rng=None`` included); the
+        arguments in the old order ``(n_walkers, v, verr)``, told the new one.
     """
     if np.ndim(v) == 0 and np.ndim(n_walkers) == 1:
         raise old_order_error("make_sampler", "(v, verr, n_walkers, rng=..., bounds=...)", "(n_walkers, v, verr)")

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ._numerics import logsumexp
+from ._numerics import RNGLike, logsumexp
 from ._validation import (
     _type_error,
     _value_error,
@@ -299,13 +299,16 @@ def _cholesky_soa(t: np.ndarray) -> np.ndarray | None:
     return L
 
 
-def _component(x: np.ndarray, s: np.ndarray, m: np.ndarray, v: np.ndarray, need_stats: bool):
-    """ln N(x | m, v + s) per star, and w = T^-1 (x - m) and L^-1 (T = L L^T) for the M-step.
+def _component(
+    x: np.ndarray, s: np.ndarray, m: np.ndarray, V: np.ndarray, need_stats: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None] | None:
+    """ln N(x | m, V + s) per star, and w = T^-1 (x - m) and L^-1 (T = L L^T) for the M-step.
 
-    ``x`` (D, n), ``s`` (D, D, n), ``m`` (D,), ``v`` (D, D); structure of arrays, stars last.
+    ``x`` (D, n), ``s`` (D, D, n) the error covariances, ``m`` (D,), ``V`` (D, D) the component's
+    intrinsic covariance; structure of arrays, stars last.  None if a ``T`` is not positive definite.
     """
     d = x.shape[0]
-    L = _cholesky_soa(s + v[:, :, None])
+    L = _cholesky_soa(s + V[:, :, None])
     if L is None:
         return None
     r = x - m[:, None]
@@ -355,7 +358,9 @@ def _blocks(X: np.ndarray, Xcov: np.ndarray, block: int) -> list[tuple[np.ndarra
     ]
 
 
-def _e_pass(blocks, amp, mean, cov, need_stats: bool):
+def _e_pass(
+    blocks: list[tuple[np.ndarray, np.ndarray]], amp: np.ndarray, mean: np.ndarray, cov: np.ndarray, need_stats: bool
+) -> tuple[float, Any]:
     """One pass over the stars: total ln L and (need_stats) the M-step's sums, block by block."""
     k, d = mean.shape
     log_amp = np.log(amp)
@@ -395,7 +400,11 @@ def _e_pass(blocks, amp, mean, cov, need_stats: bool):
     return total, (qj, sw, sww, stt)
 
 
-def _m_step(amp, mean, cov, stats, n: int, fixamp, fixmean, fixcovar):
+def _m_step(
+    amp: np.ndarray, mean: np.ndarray, cov: np.ndarray, stats: tuple[np.ndarray, ...], n: int,
+    fixamp: np.ndarray, fixmean: np.ndarray, fixcovar: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The M-step (BHR11 section 3.1) from the sums of :func:`_e_pass`; held parameters kept."""
     qj, sw, sww, stt = stats
     new_amp = amp.copy()
     new_mean = mean.copy()
@@ -403,11 +412,11 @@ def _m_step(amp, mean, cov, stats, n: int, fixamp, fixmean, fixcovar):
     for j in range(amp.size):
         if qj[j] <= 0 or not np.isfinite(qj[j]):
             raise _Collapse(j)
-        v = cov[j]
-        delta = np.zeros_like(mean[j]) if fixmean[j] else v @ sw[j] / qj[j]
+        V = cov[j]
+        delta = np.zeros_like(mean[j]) if fixmean[j] else V @ sw[j] / qj[j]
         new_mean[j] = mean[j] + delta
         if not fixcovar[j]:
-            c = v + v @ ((sww[j] - stt[j]) / qj[j]) @ v - np.outer(delta, delta)
+            c = V + V @ ((sww[j] - stt[j]) / qj[j]) @ V - np.outer(delta, delta)
             new_cov[j] = 0.5 * (c + c.T)
         if not fixamp[j]:
             new_amp[j] = qj[j] / n
@@ -460,12 +469,23 @@ def log_likelihood(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: 
 def responsibilities(amplitudes: Any, means: Any, covariances: Any, X: Any, Xcov: Any) -> np.ndarray:
     """Membership probabilities :math:`q_{ij}` of every star in every component (the E-step).
 
-    Parameters are those of :func:`log_likelihood`.
+    Parameters
+    ----------
+    amplitudes, means, covariances, X, Xcov : array_like
+        The mixture, shapes (K,), (K, D), (K, D, D), and the data with their error covariances,
+        shapes (N, D), (N, D, D), as in :func:`log_likelihood` [data units; the covariances in
+        data units squared].
 
     Returns
     -------
     ndarray, shape (N, K)
-        Rows sum to 1.
+        :math:`q_{ij}`, star ``i`` in component ``j``; rows sum to 1.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`log_likelihood`; arguments in the old order ``(X, Xcov, amplitudes, means,
+        covariances)`` are a TypeError saying the new one.
     """
     _check_mixture_first("xd.responsibilities", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
@@ -487,17 +507,32 @@ def step(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """One EM step of BHR11 (E-step and M-step) from the mixture given, on the data ``X, Xcov``.
 
-    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``;
-    shapes and the ``fix*`` options as in :func:`fit`.
+    The mixture first, as in :func:`log_likelihood` and ``helpers.em_step(params, v, verr)``.
+
+    Parameters
+    ----------
+    amplitudes, means, covariances, X, Xcov : array_like
+        The mixture and the data, as in :func:`log_likelihood`: shapes (K,), (K, D), (K, D, D),
+        (N, D), (N, D, D) [data units; intrinsic and error covariances in data units squared].
+    fixamp, fixmean, fixcovar : None, bool or sequence of K bools, optional
+        Hold the amplitude, mean or covariance of a component (keyword-only; as in :func:`fit`).
 
     Returns
     -------
     amplitudes : ndarray, shape (K,)
+        Updated weights.
     means : ndarray, shape (K, D)
+        Updated means [data units].
     covariances : ndarray, shape (K, D, D)
-        The updated parameters.
+        Updated intrinsic covariances [data units squared].
     log_likelihood : float
         The total log-likelihood at the *input* parameters [nats].
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`fit`; arguments in the old order ``(X, Xcov, amplitudes, means, covariances)``
+        are a TypeError saying the new one.
     """
     _check_mixture_first("xd.step", amplitudes, covariances)
     X, Xcov = _check_data(X, Xcov)
@@ -672,13 +707,16 @@ def _identical_pair(mean: np.ndarray, cov: np.ndarray, free: np.ndarray) -> tupl
     return None
 
 
-def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 0) -> tuple[np.ndarray, np.ndarray]:
+def sample(
+    amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: RNGLike = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Draw ``n`` true values from the mixture (no errors added).
 
     Parameters
     ----------
-    amplitudes, means, covariances
-        The mixture, shapes (K,), (K, D), (K, D, D).
+    amplitudes, means, covariances : array_like
+        The mixture, shapes (K,), (K, D), (K, D, D), as in :func:`log_likelihood` [data units;
+        the covariances in data units squared].
     n : int
         Number of draws.
     rng : int or numpy.random.Generator, default=0
@@ -687,8 +725,15 @@ def sample(amplitudes: Any, means: Any, covariances: Any, n: int, *, rng: Any = 
     Returns
     -------
     values : ndarray, shape (n, D)
+        The draws [data units].
     labels : ndarray of int, shape (n,)
         The component of each draw.
+
+    Raises
+    ------
+    ValueError, TypeError
+        A mixture of the wrong shape or not positive definite, ``n`` not a positive int, ``rng``
+        not an int seed or a Generator (``rng=None`` included); the message names it.
     """
     means_arr = _as_array("means", means, 2, "pass the component means, shape (K, D)")
     amp, mean, cov = _check_start(amplitudes, means_arr, covariances, means_arr.shape[1])

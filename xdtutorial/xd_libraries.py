@@ -122,9 +122,9 @@ def fit_bovy_xd(v: Any, verr: Any, init: Any, *, tol: float = 1e-12, max_iter: i
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     init : array_like, shape (5,)
-        Starting ``(mean1, sigma1, mean2, sigma2, frac1)``.
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -].
     tol : float, default=1e-12
-        Tolerance on the mean log-likelihood per star (as :func:`em_fit`; the
+        Tolerance on the rise of the mean log-likelihood per star [nats] (as :func:`em_fit`; the
         library's own default is 1e-6).
     max_iter : int, default=100000
         Maximum number of EM iterations (the library's ``maxiter``).
@@ -184,11 +184,12 @@ def fit_astroml_xd(
     v, verr : array_like, shape (n_stars,)
         Velocities and their 1-sigma uncertainties [km/s].
     init : array_like of shape (5,), default=None
-        Start; None uses astroML's default initialisation.
+        Starting ``(mean1, sigma1, mean2, sigma2, frac1)`` [km/s, km/s, km/s, km/s, -];
+        None uses astroML's default initialisation.
     max_iter : int, default=100
         astroML's ``max_iter``.
     total_tol : float, default=1e-5
-        astroML's ``tol``: on the rise of the *total* log-likelihood per step
+        astroML's ``tol``: on the rise of the *total* log-likelihood per step [nats]
         (not per star, unlike ``tol`` of :func:`em_fit` and :func:`fit_bovy_xd`).
     rng : int or numpy.random.Generator, default=0
         Seeds the GaussianMixture initialisation (XDGMM's ``random_state``): an
