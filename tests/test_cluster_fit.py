@@ -18,7 +18,7 @@ Problem = helpers.Problem
 def test_sparse_cluster_is_recovered_and_reliable():
     """10 members among 300 field stars from two populations, members concentrated at small radius."""
     stars = helpers.mock_cluster_field(
-        10, TWO_FIELDS, np.random.default_rng(4), mean=-30.0, dispersion=3.0, r_scale=30.0, r_max=1000.0
+        10, TWO_FIELDS, rng=np.random.default_rng(4), mean=-30.0, dispersion=3.0, r_scale=30.0, r_max=1000.0
     )
     fit = helpers.fit_cluster(stars)
     assert fit.reliable, fit.reason
@@ -37,7 +37,7 @@ def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
     """Two field populations and no cluster: whatever the fit settles on (a handful of stars that clump in
     velocity near the centre, or a field population in the cluster's place), it is not a reliable cluster,
     and every problem reported is the one its rule derives from the fit's own numbers."""
-    stars = helpers.mock_cluster_field(0, TWO_FIELDS, np.random.default_rng(seed))
+    stars = helpers.mock_cluster_field(0, TWO_FIELDS, rng=np.random.default_rng(seed))
     fit = helpers.fit_cluster(stars)
     assert not fit.reliable and fit.problems
     check_verdict_consistent(fit)
@@ -46,7 +46,7 @@ def test_field_without_a_cluster_is_unreliable_and_says_why(seed):
 def test_stricter_criteria_are_applied_and_name_the_problem():
     """ReliabilityCriteria travel as an argument: a stricter minimum flags a good fit."""
     stars = helpers.mock_cluster_field(
-        20, [(100, 30.0, 40.0)], np.random.default_rng(3), mean=-20.0, dispersion=3.0, r_scale=50.0
+        20, [(100, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0, dispersion=3.0, r_scale=50.0
     )
     default = helpers.fit_cluster(stars, max_field=1, n_random=2)
     strict = helpers.fit_cluster(
@@ -96,7 +96,9 @@ def test_dispersion_verdict_follows_its_criteria():
     evidence = (True, 12.0, 3.0, (2.0, 7.0))  # 12 members, a factor 3.5
     assert not helpers.dispersion_verdict(*evidence)[0]
     loose = helpers.ReliabilityCriteria(dispersion_min_members=10, dispersion_max_ratio=4)
-    assert helpers.dispersion_verdict(*evidence, loose) == (True, "ok")
+    assert helpers.dispersion_verdict(*evidence, criteria=loose) == (True, "ok")
+    with pytest.raises(TypeError, match="positional"):  # criteria is keyword-only
+        helpers.dispersion_verdict(*evidence, loose)
     with pytest.raises(TypeError, match="pass a ReliabilityCriteria"):
         helpers.dispersion_verdict(*evidence, criteria=15)
 
@@ -105,7 +107,7 @@ def test_dispersion_verdict_follows_its_criteria():
 def test_cold_field_does_not_pass_for_the_cluster():
     """A *narrower* but spatially uniform field population must not be taken for the cluster."""
     stars = helpers.mock_cluster_field(
-        60, [(150, 40.0, 3.0), (150, 0.0, 60.0)], np.random.default_rng(8), mean=-20.0, dispersion=6.0,
+        60, [(150, 40.0, 3.0), (150, 0.0, 60.0)], rng=np.random.default_rng(8), mean=-20.0, dispersion=6.0,
         r_scale=50.0,
     )
     fit = helpers.fit_cluster(stars)
@@ -123,7 +125,7 @@ def test_reported_uncertainties_are_calibrated():
     z_mean, z_disp = [], []
     for seed in range(40):
         stars = helpers.mock_cluster_field(
-            120, [(150, 10.0, 50.0)], np.random.default_rng(100 + seed), mean=-5.0, dispersion=4.0, r_scale=80.0
+            120, [(150, 10.0, 50.0)], rng=np.random.default_rng(100 + seed), mean=-5.0, dispersion=4.0, r_scale=80.0
         )
         fit = helpers.fit_cluster(stars, max_field=1, n_random=2)
         assert fit.reliable, fit.reason
@@ -170,13 +172,13 @@ def test_cluster_names_lists_the_compilation(table):
 
 
 def test_too_few_stars_is_an_error():
-    stars = helpers.mock_cluster_field(5, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(5, [], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="at least 10"):
         helpers.fit_cluster(stars)
 
 
 def test_negative_distances_are_an_error():
-    stars = helpers.mock_cluster_field(20, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(20, [], rng=np.random.default_rng(0))
     stars.distance[3] = -1.0
     with pytest.raises(ValueError, match="non-negative"):
         helpers.fit_cluster(stars)
@@ -188,7 +190,7 @@ def test_unknown_cluster_is_a_key_error(table):
 
 
 def test_fit_cluster_checks_its_options():
-    stars = helpers.mock_cluster_field(20, [], np.random.default_rng(0))
+    stars = helpers.mock_cluster_field(20, [], rng=np.random.default_rng(0))
     with pytest.raises(TypeError, match="ReliabilityCriteria"):
         helpers.fit_cluster(stars, criteria={"min_members": 15})
     with pytest.raises(ValueError, match="max_field must be >= 1; got 0"):
@@ -203,7 +205,7 @@ def test_a_scale_at_its_floor_is_flagged_not_measured(table):
     assert fit.reliable and fit.problems == ()
     assert helpers.Flag.SCALE_AT_BOUND in fit.flags and all(isinstance(f, helpers.Flag) for f in fit.flags)
     assert fit.r_scale == pytest.approx(1.0) and "not measured" in fit.reason
-    assert fit.interval_method == "profile" and np.isfinite(fit.mean_err)
+    assert fit.interval_method == "posterior" and np.isfinite(fit.mean_err)
     assert "p0 at its clip, Plummer scale radius at its bound (not measured)" in helpers.format_cluster_fit(fit)
 
 
@@ -241,7 +243,7 @@ def test_sparse_cluster_intervals_become_the_curvature_ones_for_a_rich_cluster(t
     forced = helpers.fit_cluster(
         "NGC 288", table=table, criteria=helpers.ReliabilityCriteria(profile_below_members=1e6)
     )
-    assert (rich.interval_method, forced.interval_method) == ("curvature", "profile")
+    assert (rich.interval_method, forced.interval_method) == ("curvature", "posterior")
     np.testing.assert_allclose(forced.dispersion_interval, rich.dispersion_interval, atol=0.3 * rich.dispersion_err)
     np.testing.assert_allclose(forced.dispersion_interval95, rich.dispersion_interval95, atol=0.5 * rich.dispersion_err)
     np.testing.assert_allclose(forced.mean_interval, rich.mean_interval, atol=0.1 * rich.mean_err)
@@ -262,7 +264,7 @@ def calibration_mock(lo: int, hi: int, k: int) -> tuple[np.recarray, float, floa
     n_members, n_field = int(rng.integers(lo, hi)), int(rng.integers(100, 401))
     mean, dispersion = rng.uniform(-100, 100), rng.uniform(2, 8)
     stars = helpers.mock_cluster_field(
-        n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng,
+        n_members, [(n_field, rng.uniform(-50, 50), rng.uniform(20, 60))], rng=rng,
         mean=mean, dispersion=dispersion, r_scale=rng.uniform(30, 150),
     )
     return stars, mean, dispersion, n_members

@@ -23,12 +23,11 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 KNOWN_VIOLATIONS = {
     ("sample_mock", "rng"),  # xdtutorial/model.py: rng positional and required -> keyword-only, default 0
     ("mock_cluster_field", "rng"),  # xdtutorial/membership.py: the same
-    ("dispersion_verdict", "options"),  # xdtutorial/cluster_fit.py: criteria= positional -> keyword-only
 }
 
 #: Source files that still name a variance with a trailing 2 (verr2, s2, sig2, e2): rename to *_var.
 KNOWN_SQUARE_NAMES = {
-    "_em_fast.py", "_membership_em.py", "cluster_fit.py", "intervals.py", "membership.py", "model.py",
+    "_em_fast.py", "_membership_em.py", "membership.py", "model.py",
 }
 
 

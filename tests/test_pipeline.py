@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import helpers
-from xdtutorial import membership
+from xdtutorial import cluster_fit, membership
 from xdtutorial.verdict import RULES
 
 Problem = helpers.Problem
@@ -21,7 +21,7 @@ Problem = helpers.Problem
 
 @pytest.fixture(scope="module")
 def small_fit() -> helpers.ClusterFit:
-    stars = helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], np.random.default_rng(3), mean=-20.0, r_scale=50.0)
+    stars = helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0, r_scale=50.0)
     return helpers.fit_cluster(stars, max_field=1, n_random=2)
 
 
@@ -76,7 +76,7 @@ def check_verdict_consistent(fit: helpers.ClusterFit, criteria=helpers.RELIABILI
                                                             and fit.mean_err > criteria.max_mean_err)
     assert (Problem.DEGENERATE in fit.problems) == (fit.interval_method == "none")
     assert (fit.dispersion_reliable, fit.dispersion_reason) == helpers.dispersion_verdict(
-        fit.reliable, fit.expected_members, fit.dispersion, fit.dispersion_interval95, criteria)
+        fit.reliable, fit.expected_members, fit.dispersion, fit.dispersion_interval95, criteria=criteria)
     within_clips(fit, criteria)
 
 
@@ -92,6 +92,64 @@ def within_clips(fit: helpers.ClusterFit, criteria=helpers.RELIABILITY) -> None:
     assert all(0 <= w <= 1 for w in weights) and sum(weights) == pytest.approx(1.0)
 
 
+# ----------------------------------------------------------------------------- EM's convergence (issue 18)
+
+
+def mock_stars(name: str = "mock") -> np.recarray:
+    return helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0,
+                                      r_scale=50.0, name=name)
+
+
+def em_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, helpers.EMConvergenceWarning)]
+
+
+def test_one_starts_fixed_point_is_recorded_not_warned(monkeypatch):
+    """A start whose EM warns is one outcome: its words are kept in the Solution, the warning does not escape."""
+    real = cluster_fit._generalised_em
+
+    def stuck(*args, **kwargs):
+        fit, ll, _, steps = real(*args, **kwargs)
+        warnings.warn("distance-aware EM: the cluster's width 0 km/s is far below the errors: not a maximum. "
+                      "Fix: start with a cluster width comparable to the errors", helpers.EMConvergenceWarning,
+                      stacklevel=2)
+        return fit, ll, False, steps
+
+    monkeypatch.setattr(cluster_fit, "_generalised_em", stuck)
+    sample = cluster_fit._read_sample(mock_stars(), None)
+    start = membership._starting_states(sample.v, sample.verr, sample.R, 1, np.random.default_rng(0), n_random=0,
+                                        field_sigma_floor=2.0)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = cluster_fit._run_em(start, sample, helpers.MODEL_LIMITS.as_kwargs(), max_iter=50)
+    assert em_warnings(caught) == []
+    assert run.not_converged == ("stopped at a fixed point of EM that is not a maximum (the cluster's width 0 km/s "
+                                 "is far below the errors: not a maximum)")  # EM's own Fix is for its own starts
+
+
+def test_an_unconverged_chosen_solution_is_a_problem_with_one_warning(monkeypatch):
+    """Every run stops at its step limit: the chosen solution did not converge, so the fit is unreliable, and
+    says so once."""
+    real = cluster_fit._generalised_em
+    monkeypatch.setattr(cluster_fit, "_generalised_em", lambda *a, **k: (*real(*a, **k)[:2], False, k["max_iter"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = helpers.fit_cluster(mock_stars("C7"), max_field=1, n_random=2)
+    said = em_warnings(caught)
+    assert len(said) == 1 and said[0].startswith("fit_cluster('C7'): EM's run to the chosen solution reached its "
+                                                 "limit of") and "Fix:" in said[0]
+    assert fit.problems[0] is Problem.NOT_CONVERGED and not fit.reliable and "not converged" in fit.reason
+    check_verdict_consistent(fit)
+
+
+def test_a_converged_fit_says_nothing_about_convergence(small_fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = helpers.fit_cluster(mock_stars(), max_field=1, n_random=2)
+    assert em_warnings(caught) == [] and Problem.NOT_CONVERGED not in fit.problems
+    assert fit == small_fit  # the same fit as the module's fixture: recording convergence changed no number
+
+
 # ----------------------------------------------------------------------------- input: names, units
 
 
@@ -102,7 +160,7 @@ def test_a_name_is_canonicalised_to_the_compilations_spelling(table):
 
 @pytest.mark.parametrize("factor", [1e3, 1e8])  # milliarcsec instead of arcsec; a wildly scaled column
 def test_distances_in_the_wrong_unit_are_refused(factor):
-    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], np.random.default_rng(0), r_max=1000.0)
+    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], rng=np.random.default_rng(0), r_max=1000.0)
     stars.distance *= factor
     far = float(stars.distance.max())
     match = rf"distance must be at most 18000 arcsec.*got {re.escape(f'{far:.6g}')} arcsec.*milliarcsec"
@@ -112,7 +170,7 @@ def test_distances_in_the_wrong_unit_are_refused(factor):
 
 def test_distances_up_to_the_limit_are_fitted_within_the_clips():
     """The widest field allowed (18,000 arcsec) with a near-flat cluster: the scale stays in its clip."""
-    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], np.random.default_rng(1), mean=-20.0,
+    stars = helpers.mock_cluster_field(30, [(60, 30.0, 40.0)], rng=np.random.default_rng(1), mean=-20.0,
                                        r_scale=5000.0, r_max=18000.0)
     within_clips(helpers.fit_cluster(stars, max_field=1, n_random=2))
 
@@ -122,7 +180,7 @@ def test_fitted_parameters_stay_inside_their_clips(seed):
     """Concentrated, diffuse and absent clusters: every parameter ends inside its documented clip."""
     rng = np.random.default_rng(seed)
     n_members, r_scale = [(0, 100.0), (8, 1.0), (25, 3000.0), (60, 20.0)][seed]
-    stars = helpers.mock_cluster_field(n_members, [(60, 10.0, 30.0), (40, -80.0, 10.0)], rng, r_scale=r_scale)
+    stars = helpers.mock_cluster_field(n_members, [(60, 10.0, 30.0), (40, -80.0, 10.0)], rng=rng, r_scale=r_scale)
     check_verdict_consistent(helpers.fit_cluster(stars, max_field=2, n_random=2, rng=seed))
 
 
@@ -207,7 +265,7 @@ def test_bic_picks_the_true_number_of_field_gaussians(n_field):
     chi-square with 3 degrees of freedom (1.5 on average, above 11 with probability below 1e-4).
     So BIC's choice is the truth with near certainty, and the seeds are fixed.
     """
-    stars = helpers.mock_cluster_field(150, FIELD_POPULATIONS[:n_field], np.random.default_rng(10 + n_field),
+    stars = helpers.mock_cluster_field(150, FIELD_POPULATIONS[:n_field], rng=np.random.default_rng(10 + n_field),
                                        mean=0.0, dispersion=5.0, r_scale=60.0)
     fit = helpers.fit_cluster(stars, max_field=n_field + 1, n_random=2, rng=n_field)
     assert len(fit.field) == n_field, fit.model
@@ -224,7 +282,7 @@ def test_mock_members_follow_the_truncated_plummer_profile(r_scale, r_max):
     Kolmogorov-Smirnov with 2,000 members: at the 1e-3 level the critical distance is 1.95 / sqrt(n)
     = 0.044 (asymptotic); a profile 30 % wider is 0.12 away when the scale is well inside r_max.
     """
-    stars = helpers.mock_cluster_field(2000, [(2000, 0.0, 50.0)], np.random.default_rng(7), r_scale=r_scale,
+    stars = helpers.mock_cluster_field(2000, [(2000, 0.0, 50.0)], rng=np.random.default_rng(7), r_scale=r_scale,
                                        r_max=r_max)
     members, field = stars.distance[stars.p_mem == 1], stars.distance[stars.p_mem == 0]
     inside = r_max**2 / (r_scale**2 + r_max**2)

@@ -15,9 +15,9 @@ from xdtutorial import all_clusters as survey_module
 
 def mock_table(rng_seed: int = 5) -> helpers.BaumgardtTable:
     rng = np.random.default_rng(rng_seed)
-    parts = [helpers.mock_cluster_field(40, [(60, 0.0, 50.0)], rng, mean=m, name=f"C{i}") for i, m in
+    parts = [helpers.mock_cluster_field(40, [(60, 0.0, 50.0)], rng=rng, mean=m, name=f"C{i}") for i, m in
              enumerate([-50.0, 20.0, 100.0])]
-    parts.append(helpers.mock_cluster_field(5, [(10, 0.0, 50.0)], rng, name="tiny"))
+    parts.append(helpers.mock_cluster_field(5, [(10, 0.0, 50.0)], rng=rng, name="tiny"))
     stars = np.concatenate(parts).view(np.recarray)
     return helpers.BaumgardtTable(stars=stars, skipped=(), path="<mock>")
 
