@@ -150,6 +150,31 @@ def test_a_converged_fit_says_nothing_about_convergence(small_fit):
     assert fit == small_fit  # the same fit as the module's fixture: recording convergence changed no number
 
 
+def test_an_unusable_hessian_on_the_profile_is_listed_not_hidden(monkeypatch):
+    """Issue 17: a point of the dispersion's profile whose information matrix cannot be inverted is named in
+    MarginalIntervals.unusable (the others carry the Laplace correction); the intervals stay usable."""
+    from xdtutorial import intervals
+
+    sample = cluster_fit._read_sample(mock_stars(), None)
+    models = cluster_fit._fit_models(sample, 1, 2, np.random.default_rng(0), helpers.MODEL_LIMITS)
+    chosen = cluster_fit._choose_model(sample, models, helpers.RELIABILITY)
+    curvature = cluster_fit._curvature(sample, chosen)
+    args = (chosen.state, chosen.log_likelihood, sample.v, sample.verr_var, sample.R, curvature.dispersion_err,
+            helpers.MODEL_LIMITS.as_kwargs(), curvature.fixed)
+    intact = intervals._marginal_intervals(*args)
+    real, calls = intervals._hessian, []
+
+    def first_one_flat(*a, **k):
+        calls.append(1)
+        return np.zeros_like(real(*a, **k)) if len(calls) == 1 else real(*a, **k)
+
+    monkeypatch.setattr(intervals, "_hessian", first_one_flat)
+    patched = intervals._marginal_intervals(*args)
+    assert intact.unusable == () and len(patched.unusable) == 1
+    assert patched.unusable[0].endswith("km/s: information matrix not positive definite")
+    assert cluster_fit._sane(patched.mean68, patched.mean95, patched.dispersion68, patched.dispersion95)
+
+
 # ----------------------------------------------------------------------------- input: names, units
 
 
