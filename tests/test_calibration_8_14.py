@@ -50,7 +50,7 @@ def test_intervals_are_students_t_and_the_scaled_inverse_chi_for_known_members(s
         chi2 = stats.chi2.ppf([0.5 + level / 2, 0.5 - level / 2], n - 1)
         np.testing.assert_allclose(mean_iv, (centre - t, centre + t), atol=0.03 * 2 * 1.96 * s / np.sqrt(n))
         np.testing.assert_allclose(disp_iv, s * np.sqrt((n - 1) / chi2), atol=0.03 * 2 * 1.96 * s / np.sqrt(2 * n))
-    assert fit.interval_method == "profile"
+    assert fit.interval_method == "posterior"
 
 
 def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(monkeypatch):
@@ -60,7 +60,7 @@ def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(mon
     dispersion_verdict); with the Hessian intact the same fit's dispersion is citable."""
     stars = helpers.mock_cluster_field(25, [(200, 0.0, 40.0)], rng=np.random.default_rng(1), mean=60.0, dispersion=5.0)
     intact = helpers.fit_cluster(stars, rng=0)
-    assert (intact.reliable, intact.interval_method, intact.dispersion_reliable) == (True, "profile", True)
+    assert (intact.reliable, intact.interval_method, intact.dispersion_reliable) == (True, "posterior", True)
     monkeypatch.setattr(intervals, "_hessian", lambda fit, *args, **kwargs: np.zeros((fit.vector().size,) * 2))
     broken = helpers.fit_cluster(stars, rng=0)
     assert broken.reliable and broken.interval_method == "curvature"

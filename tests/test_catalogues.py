@@ -44,10 +44,10 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
         reason='fit failed: a "quoted" word',
     )
     unresolved = a_cluster_fit(dispersion=0.0, dispersion_err=np.nan)
-    # a sparse cluster: asymmetric profile-likelihood interval of the dispersion, scale radius at its floor
+    # a sparse cluster: asymmetric posterior interval of the dispersion, scale radius at its floor
     sparse = a_cluster_fit(
         mean_interval=(-45.1, -44.6), mean_interval95=(-45.3, -44.4), dispersion_interval=(2.2, 3.4),
-        dispersion_interval95=(1.9, 4.4), interval_method="profile", r_scale=1.0,
+        dispersion_interval95=(1.9, 4.4), interval_method="posterior", r_scale=1.0,
         flags=(helpers.Flag.SCALE_AT_BOUND,),
     )
     path = tmp_path / "out" / "survey.csv"
@@ -70,7 +70,7 @@ def test_survey_csv_documents_its_columns_and_writes_fixed_formats(tmp_path, tab
     assert (row["mean_err"], row["mean_lo"], row["mean_hi"]) == ("0.23", "-45.10", "-44.60")
     assert (row["dispersion_err"], row["dispersion_lo"], row["dispersion_hi95"]) == ("", "2.20", "4.40")
     # a scale radius at its floor is not a measurement: empty, with the flag
-    assert (row["r_scale"], row["r_scale_at_bound"], row["interval"]) == ("", "True", "profile")
+    assert (row["r_scale"], row["r_scale_at_bound"], row["interval"]) == ("", "True", "posterior")
     assert len(lines) == n_doc + 5
     citable = a_cluster_fit(dispersion_reliable=True, dispersion_reason="ok")
     helpers.write_survey_csv(path, [citable], table)

@@ -96,7 +96,9 @@ def test_dispersion_verdict_follows_its_criteria():
     evidence = (True, 12.0, 3.0, (2.0, 7.0))  # 12 members, a factor 3.5
     assert not helpers.dispersion_verdict(*evidence)[0]
     loose = helpers.ReliabilityCriteria(dispersion_min_members=10, dispersion_max_ratio=4)
-    assert helpers.dispersion_verdict(*evidence, loose) == (True, "ok")
+    assert helpers.dispersion_verdict(*evidence, criteria=loose) == (True, "ok")
+    with pytest.raises(TypeError, match="positional"):  # criteria is keyword-only
+        helpers.dispersion_verdict(*evidence, loose)
     with pytest.raises(TypeError, match="pass a ReliabilityCriteria"):
         helpers.dispersion_verdict(*evidence, criteria=15)
 
@@ -203,7 +205,7 @@ def test_a_scale_at_its_floor_is_flagged_not_measured(table):
     assert fit.reliable and fit.problems == ()
     assert helpers.Flag.SCALE_AT_BOUND in fit.flags and all(isinstance(f, helpers.Flag) for f in fit.flags)
     assert fit.r_scale == pytest.approx(1.0) and "not measured" in fit.reason
-    assert fit.interval_method == "profile" and np.isfinite(fit.mean_err)
+    assert fit.interval_method == "posterior" and np.isfinite(fit.mean_err)
     assert "p0 at its clip, Plummer scale radius at its bound (not measured)" in helpers.format_cluster_fit(fit)
 
 
@@ -241,7 +243,7 @@ def test_sparse_cluster_intervals_become_the_curvature_ones_for_a_rich_cluster(t
     forced = helpers.fit_cluster(
         "NGC 288", table=table, criteria=helpers.ReliabilityCriteria(profile_below_members=1e6)
     )
-    assert (rich.interval_method, forced.interval_method) == ("curvature", "profile")
+    assert (rich.interval_method, forced.interval_method) == ("curvature", "posterior")
     np.testing.assert_allclose(forced.dispersion_interval, rich.dispersion_interval, atol=0.3 * rich.dispersion_err)
     np.testing.assert_allclose(forced.dispersion_interval95, rich.dispersion_interval95, atol=0.5 * rich.dispersion_err)
     np.testing.assert_allclose(forced.mean_interval, rich.mean_interval, atol=0.1 * rich.mean_err)

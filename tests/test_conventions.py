@@ -21,12 +21,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 #: (function, rule) pairs known to break a rule, each in a module another change owns.
 KNOWN_VIOLATIONS = {
-    ("dispersion_verdict", "options"),  # xdtutorial/cluster_fit.py: criteria= positional -> keyword-only
 }
 
 #: Source files that still name a variance with a trailing 2 (verr2, s2, sig2, e2): rename to *_var.
 KNOWN_SQUARE_NAMES = {
-    "cluster_fit.py", "intervals.py",
 }
 
 

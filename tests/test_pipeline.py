@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 import helpers
-from xdtutorial import membership
+from xdtutorial import cluster_fit, membership
 from xdtutorial.verdict import RULES
 
 Problem = helpers.Problem
@@ -76,7 +76,7 @@ def check_verdict_consistent(fit: helpers.ClusterFit, criteria=helpers.RELIABILI
                                                             and fit.mean_err > criteria.max_mean_err)
     assert (Problem.DEGENERATE in fit.problems) == (fit.interval_method == "none")
     assert (fit.dispersion_reliable, fit.dispersion_reason) == helpers.dispersion_verdict(
-        fit.reliable, fit.expected_members, fit.dispersion, fit.dispersion_interval95, criteria)
+        fit.reliable, fit.expected_members, fit.dispersion, fit.dispersion_interval95, criteria=criteria)
     within_clips(fit, criteria)
 
 
@@ -90,6 +90,89 @@ def within_clips(fit: helpers.ClusterFit, criteria=helpers.RELIABILITY) -> None:
     assert all(sigma >= limits.field_sigma_floor * (1 - 1e-12) for _, sigma, _ in fit.field)
     weights = [w for *_, w in fit.field]
     assert all(0 <= w <= 1 for w in weights) and sum(weights) == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- EM's convergence (issue 18)
+
+
+def mock_stars(name: str = "mock") -> np.recarray:
+    return helpers.mock_cluster_field(40, [(80, 30.0, 40.0)], rng=np.random.default_rng(3), mean=-20.0,
+                                      r_scale=50.0, name=name)
+
+
+def em_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if issubclass(w.category, helpers.EMConvergenceWarning)]
+
+
+def test_one_starts_fixed_point_is_recorded_not_warned(monkeypatch):
+    """A start whose EM warns is one outcome: its words are kept in the Solution, the warning does not escape."""
+    real = cluster_fit._generalised_em
+
+    def stuck(*args, **kwargs):
+        fit, ll, _, steps = real(*args, **kwargs)
+        warnings.warn("distance-aware EM: the cluster's width 0 km/s is far below the errors: not a maximum. "
+                      "Fix: start with a cluster width comparable to the errors", helpers.EMConvergenceWarning,
+                      stacklevel=2)
+        return fit, ll, False, steps
+
+    monkeypatch.setattr(cluster_fit, "_generalised_em", stuck)
+    sample = cluster_fit._read_sample(mock_stars(), None)
+    start = membership._starting_states(sample.v, sample.verr, sample.R, 1, np.random.default_rng(0), n_random=0,
+                                        field_sigma_floor=2.0)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = cluster_fit._run_em(start, sample, helpers.MODEL_LIMITS.as_kwargs(), max_iter=50)
+    assert em_warnings(caught) == []
+    assert run.not_converged == ("stopped at a fixed point of EM that is not a maximum (the cluster's width 0 km/s "
+                                 "is far below the errors: not a maximum)")  # EM's own Fix is for its own starts
+
+
+def test_an_unconverged_chosen_solution_is_a_problem_with_one_warning(monkeypatch):
+    """Every run stops at its step limit: the chosen solution did not converge, so the fit is unreliable, and
+    says so once."""
+    real = cluster_fit._generalised_em
+    monkeypatch.setattr(cluster_fit, "_generalised_em", lambda *a, **k: (*real(*a, **k)[:2], False, k["max_iter"]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = helpers.fit_cluster(mock_stars("C7"), max_field=1, n_random=2)
+    said = em_warnings(caught)
+    assert len(said) == 1 and said[0].startswith("fit_cluster('C7'): EM's run to the chosen solution reached its "
+                                                 "limit of") and "Fix:" in said[0]
+    assert fit.problems[0] is Problem.NOT_CONVERGED and not fit.reliable and "not converged" in fit.reason
+    check_verdict_consistent(fit)
+
+
+def test_a_converged_fit_says_nothing_about_convergence(small_fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = helpers.fit_cluster(mock_stars(), max_field=1, n_random=2)
+    assert em_warnings(caught) == [] and Problem.NOT_CONVERGED not in fit.problems
+    assert fit == small_fit  # the same fit as the module's fixture: recording convergence changed no number
+
+
+def test_an_unusable_hessian_on_the_profile_is_listed_not_hidden(monkeypatch):
+    """Issue 17: a point of the dispersion's profile whose information matrix cannot be inverted is named in
+    MarginalIntervals.unusable (the others carry the Laplace correction); the intervals stay usable."""
+    from xdtutorial import intervals
+
+    sample = cluster_fit._read_sample(mock_stars(), None)
+    models = cluster_fit._fit_models(sample, 1, 2, np.random.default_rng(0), helpers.MODEL_LIMITS)
+    chosen = cluster_fit._choose_model(sample, models, helpers.RELIABILITY)
+    curvature = cluster_fit._curvature(sample, chosen)
+    args = (chosen.state, chosen.log_likelihood, sample.v, sample.verr_var, sample.R, curvature.dispersion_err,
+            helpers.MODEL_LIMITS.as_kwargs(), curvature.fixed)
+    intact = intervals._marginal_intervals(*args)
+    real, calls = intervals._hessian, []
+
+    def first_one_flat(*a, **k):
+        calls.append(1)
+        return np.zeros_like(real(*a, **k)) if len(calls) == 1 else real(*a, **k)
+
+    monkeypatch.setattr(intervals, "_hessian", first_one_flat)
+    patched = intervals._marginal_intervals(*args)
+    assert intact.unusable == () and len(patched.unusable) == 1
+    assert patched.unusable[0].endswith("km/s: information matrix not positive definite")
+    assert cluster_fit._sane(patched.mean68, patched.mean95, patched.dispersion68, patched.dispersion95)
 
 
 # ----------------------------------------------------------------------------- input: names, units

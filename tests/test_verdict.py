@@ -35,9 +35,13 @@ def test_a_good_fit_is_reliable_and_says_ok():
 @pytest.mark.parametrize(
     ("change", "problem", "word"),
     [
+        ({"not_converged": "reached its limit of 3000 steps while ln L still rose"}, Problem.NOT_CONVERGED,
+         "EM's run to the chosen solution reached its limit of 3000 steps"),
         ({"collapse": COLLAPSE, "members": 2.1, "dispersion": 0.01}, Problem.COLLAPSED, "collapsed too"),
         ({"collapse": dataclasses.replace(COLLAPSE, retried=True)}, Problem.COLLAPSED, "fit worse"),
         ({"curvature_mean_err": np.nan, "mean_err": np.nan}, Problem.DEGENERATE, "no uncertainties"),
+        ({"curvature_mean_err": np.nan, "mean_err": np.nan, "curvature_problem": "not positive definite"},
+         Problem.DEGENERATE, "(its information matrix is not positive definite)"),
         ({"members": 5.94}, Problem.TOO_FEW_MEMBERS, "only 5.9 likely members (fewer than 6)"),
         ({"dispersion": 24.99}, Problem.AT_WIDTH_CAP, "25 km/s"),
         ({"flat_2dlnl": 5.9, "members": 199.0}, Problem.NOT_CONCENTRATED, "does not dominate"),
@@ -83,6 +87,20 @@ def test_the_rules_apply_in_their_written_order():
     assert list(verdict.problems) == sorted(verdict.problems, key=order.index)
     assert verdict.reason.split("; ") == list(verdict.clauses)
     assert set(order) == set(Problem) - {Problem.FIT_FAILED}  # every problem a fit can have has one rule
+
+
+def test_an_unconverged_solution_is_unreliable_says_why_and_what_to_do():
+    """EM's own words (why the run is not at a maximum), that the numbers are not the fit's, and a Fix."""
+    why = ("stopped at a fixed point of EM that is not a maximum (the cluster's width 0 km/s is far below the "
+           "errors: not a maximum)")
+    verdict = judge(dataclasses.replace(GOOD, not_converged=why))
+    assert verdict.problems == (Problem.NOT_CONVERGED,) and not verdict.reliable
+    clause = verdict.clauses[0]
+    assert why in clause and "not a maximum of the likelihood" in clause and "Fix: refit" in clause
+    # it is judged first: whatever else the unconverged numbers say comes after it
+    both = judge(dataclasses.replace(GOOD, not_converged=why, members=3.0))
+    assert both.problems == (Problem.NOT_CONVERGED, Problem.TOO_FEW_MEMBERS)
+    assert judge(dataclasses.replace(GOOD, not_converged=None)).reliable  # None: converged
 
 
 def test_a_collapse_is_reported_instead_of_too_few_members():

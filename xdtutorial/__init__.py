@@ -18,7 +18,7 @@ graph)::
     plots          _numerics, _validation, model
     _membership_em _numerics, errors, model
     membership     _numerics, _validation, data, errors, _membership_em
-    intervals      membership
+    intervals      _numerics, membership
     verdict        -
     cluster_fit    _numerics, _validation, data, errors, model, membership, intervals, verdict
     all_clusters   _numerics, _validation, data, cluster_fit

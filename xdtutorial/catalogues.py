@@ -87,10 +87,10 @@ def format_cluster_fit(fit: ClusterFit) -> str:
         f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
         f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
         f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s"
-        if fit.interval_method != "profile"
+        if fit.interval_method != "posterior"
         else f"  dispersion     {fit.dispersion:9.2f} km/s (best fit; read the 68% interval below)",
     ]
-    if fit.interval_method == "profile":
+    if fit.interval_method == "posterior":
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
         lines.append(
             f"  68% intervals  mean {m_lo:.2f} to {m_hi:.2f}, dispersion {d_lo:.2f} to {d_hi:.2f} km/s "
@@ -128,7 +128,7 @@ SURVEY_COLUMNS: dict[str, str] = {
     "dispersion_lo95": "lower end of the 95 % interval of the dispersion [km/s]",
     "dispersion_hi95": "upper end of the 95 % interval of the dispersion [km/s]",
     "interval": (
-        "how the intervals were computed: profile (the marginal posteriors of mean and dispersion), "
+        "how the intervals were computed: posterior (the marginal posteriors of mean and dispersion), "
         "curvature, or none"
     ),
     "members": "expected number of members (sum of membership probabilities)",

@@ -16,7 +16,7 @@ It is a pipeline of named stages, each taking and returning small frozen records
     chosen    = _choose_model(sample, models, criteria)        -> ChosenModel (BIC; a collapse retried)
     curvature = _curvature(sample, chosen)                     -> Curvature (clips held fixed)
     evidence  = _gather_evidence(sample, chosen, curvature, .) -> verdict.Evidence
-    intervals = _intervals(sample, chosen, curvature, ...)     -> Intervals (profile only if worth it)
+    intervals = _intervals(sample, chosen, curvature, ...)     -> Intervals (posterior only if worth it)
     verdict   = judge(evidence with the intervals' mean error) -> verdict.Verdict
 
 The verdict is a pure function of the evidence and the criteria (:func:`~xdtutorial.verdict.judge`,
@@ -51,14 +51,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import expit
 
-from ._numerics import RNGLike, as_generator
+from ._numerics import RNGLike, as_generator, invert_information
 from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
 from .data import MAX_DISTANCE_ARCSEC, BaumgardtTable, load_cluster, load_cluster_file
-from .errors import EMFailure
+from .errors import EMConvergenceWarning, EMFailure
 from .intervals import _marginal_intervals
 from .membership import (
     _ALPHA_LIMIT,
@@ -66,7 +68,6 @@ from .membership import (
     _batched_em,
     _generalised_em,
     _hessian,
-    _label_swaps,
     _log_likelihood,
     _memberships,
     _MembershipState,
@@ -157,7 +158,7 @@ class ClusterFit:
     dispersion_interval, dispersion_interval95 : (float, float)
         The same for the dispersion [km/s] (lower end 0 when unresolved).
     interval_method : str
-        ``"profile"`` (both from the approximate marginal posteriors built on the profile likelihood in the
+        ``"posterior"`` (both from the approximate marginal posteriors built on the profile likelihood in the
         dispersion, see :mod:`xdtutorial.intervals`; possibly asymmetric, and the maximum-likelihood
         estimate may lie outside its 68 % interval),
         ``"curvature"`` (mean +- 1 and 1.96 sigma) or ``"none"``.
@@ -270,8 +271,11 @@ def fit_cluster(
 
     The verdict (``reliable``, :class:`Problem` codes and the reason in words) is
     :func:`~xdtutorial.verdict.judge` on the fit's evidence: its rules, in order, are
-    :data:`~xdtutorial.verdict.RULES` (collapsed, degenerate, too few members, at the width cap, not
-    concentrated, ambiguous, mean uncertain), with the thresholds of ``criteria``.  A Plummer scale
+    :data:`~xdtutorial.verdict.RULES` (not converged, collapsed, degenerate, too few members, at the width
+    cap, not concentrated, ambiguous, mean uncertain), with the thresholds of ``criteria``.  One start
+    whose EM run ends short of a maximum is just one start: only when the *chosen* solution did not
+    converge is the fit unreliable (``Problem.NOT_CONVERGED``), with one
+    :class:`~xdtutorial.errors.EMConvergenceWarning` naming the cluster.  A Plummer scale
     or p0 that is not measurably away from its clip is reported in ``flags`` (:class:`Flag`)
     without making the fit unreliable.
     The dispersion is judged separately (``dispersion_reliable``, :func:`dispersion_verdict`):
@@ -316,6 +320,11 @@ def fit_cluster(
         ReliabilityCriteria; ``rng`` not a seed or Generator.
     EMFailure
         Every start failed (a ``FloatingPointError``).
+
+    Warns
+    -----
+    EMConvergenceWarning
+        The chosen solution did not converge (then ``Problem.NOT_CONVERGED`` is among the problems).
     """
     _check_criteria(criteria)
     max_field = check_positive_int("max_field", max_field)
@@ -324,13 +333,20 @@ def fit_cluster(
     sample = _read_sample(cluster, table)
     models = _fit_models(sample, max_field, n_random, rng, criteria.limits)
     chosen = _choose_model(sample, models, criteria)
+    if chosen.not_converged is not None:  # one start failing is not the fit failing; the chosen one is
+        warnings.warn(
+            f"fit_cluster({sample.name!r}): EM's run to the chosen solution {chosen.not_converged}; the fit is "
+            "reported unreliable (Problem.NOT_CONVERGED). Fix: refit with more random starts (n_random) or "
+            "another rng",
+            EMConvergenceWarning, stacklevel=2,
+        )
     curvature = _curvature(sample, chosen)
     evidence = _gather_evidence(sample, chosen, curvature, criteria.limits)
-    # the profile intervals cost many fits: computed only for a fit that passes every other rule
+    # the posterior intervals cost many fits: computed only for a fit that passes every other rule
     worth_profiling = judge(evidence, criteria).reliable and (
         chosen.members < criteria.profile_below_members or curvature.unresolved
     )
-    intervals = _intervals(sample, chosen, curvature, criteria.limits, profile=worth_profiling)
+    intervals = _intervals(sample, chosen, curvature, criteria.limits, posterior=worth_profiling)
     verdict = judge(dataclasses.replace(evidence, mean_err=intervals.mean_err), criteria)
     return _result(sample, models, chosen, evidence, intervals, verdict, criteria)
 
@@ -352,8 +368,21 @@ class Sample:
         return int(self.v.size)
 
     @property
-    def verr2(self) -> np.ndarray:
+    def verr_var(self) -> np.ndarray:
+        """The squared errors [km^2/s^2]."""
         return self.verr**2
+
+
+class Solution(NamedTuple):
+    """Where one EM run ended: the state, its ln L, and why it did not converge (None when it did)."""
+
+    state: _MembershipState
+    log_likelihood: float
+    not_converged: str | None
+
+
+#: Why a short exploratory run (of :func:`_batched_em`) counts as not converged.
+_SHORT_RUN = "was a short exploratory run (at most 100 steps), not continued to convergence"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -361,23 +390,38 @@ class ModelTried:
     """The best solution with ``n_field`` field Gaussians, and every solution found on the way."""
 
     n_field: int
-    state: _MembershipState
-    log_likelihood: float
-    solutions: tuple[tuple[_MembershipState, float], ...]
+    best: Solution
+    solutions: tuple[Solution, ...]
     bic: float
+
+    @property
+    def state(self) -> _MembershipState:
+        return self.best.state
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ChosenModel:
-    """The model BIC chose (after a collapse retry), its memberships, and what the retry found."""
+    """The model BIC chose, its solution (after a collapse retry), its memberships, and what the retry found."""
 
     model: ModelTried
-    state: _MembershipState
-    log_likelihood: float
-    solutions: tuple[tuple[_MembershipState, float], ...]
+    best: Solution
+    solutions: tuple[Solution, ...]
     membership: np.ndarray
     collapse: Collapse | None
     set_aside: tuple[float, float] | None
+
+    @property
+    def state(self) -> _MembershipState:
+        return self.best.state
+
+    @property
+    def log_likelihood(self) -> float:
+        return self.best.log_likelihood
+
+    @property
+    def not_converged(self) -> str | None:
+        """Why EM did not converge to the chosen solution, or None."""
+        return self.best.not_converged
 
     @property
     def members(self) -> float:
@@ -386,7 +430,10 @@ class ChosenModel:
 
 @dataclasses.dataclass(frozen=True)
 class Curvature:
-    """Curvature errors [km/s] with the parameters at their clips held fixed (indices in ``fixed``)."""
+    """Curvature errors [km/s] with the parameters at their clips held fixed (indices in ``fixed``).
+
+    ``problem`` says why the information matrix could not be inverted (the errors are then NaN).
+    """
 
     fixed: tuple[int, ...]
     mean_err: float
@@ -394,6 +441,7 @@ class Curvature:
     scale_clip: int | None
     p0_at_clip: bool
     unresolved: bool
+    problem: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -451,26 +499,27 @@ def _fit_models(
     convergence (accelerated by SQUAREM: the same maxima, reached in fewer steps), then, if the
     best profile is flat, the best fit with each field Gaussian in the cluster's place.
     """
-    v, verr, verr2, R, kwargs = sample.v, sample.verr, sample.verr2, sample.R, limits.as_kwargs()
+    v, verr, R, kwargs = sample.v, sample.verr, sample.R, limits.as_kwargs()
     models: list[ModelTried] = []
     for n_field in range(1, max_field + 1):
         starts = _starting_states(v, verr, R, n_field, rng, n_random=n_random,
                                   field_sigma_floor=limits.field_sigma_floor)
         if models:
             starts.append(_split_broadest(models[-1].state))
-        outcomes = [o for o in _batched_em(starts, v, verr2, R, max_iter=100, **kwargs) if o is not None]
+        outcomes = [Solution(*o, _SHORT_RUN)
+                    for o in _batched_em(starts, v, sample.verr_var, R, max_iter=100, **kwargs) if o is not None]
         if not outcomes:
             break
-        outcomes.sort(key=lambda o: -o[1])
+        outcomes.sort(key=lambda o: -o.log_likelihood)
         for i in range(min(3, len(outcomes))):
             try:
-                fit, ll, _, _ = _generalised_em(outcomes[i][0], v, verr2, R, max_iter=3000, accelerate=True, **kwargs)
+                outcomes[i] = _run_em(outcomes[i].state, sample, kwargs, max_iter=3000, accelerate=True)
             except FloatingPointError:
                 continue
-            outcomes[i] = (fit, ll)
-        outcomes += _label_swaps(max(outcomes, key=lambda o: o[1])[0], v, verr2, R, kwargs)
-        fit, ll = max(outcomes, key=lambda o: o[1])
-        models.append(ModelTried(n_field, fit, ll, tuple(outcomes), -2.0 * ll + (3 * n_field + 3) * np.log(sample.n)))
+        outcomes += _label_swaps(_best(outcomes).state, sample, kwargs)
+        best = _best(outcomes)
+        bic = -2.0 * best.log_likelihood + (3 * n_field + 3) * np.log(sample.n)
+        models.append(ModelTried(n_field, best, tuple(outcomes), bic))
         if len(models) > 1 and models[-1].bic > models[-2].bic:
             break  # one more field Gaussian did not pay for its parameters; more will not either
     if not models:
@@ -485,44 +534,41 @@ def _choose_model(sample: Sample, models: tuple[ModelTried, ...], criteria: Reli
     one (which is then a note); otherwise the collapse stays, as evidence for the verdict.
     """
     model = min(models, key=lambda m: m.bic)
-    v, verr, verr2, R = sample.v, sample.verr, sample.verr2, sample.R
-    st, ll, solutions = model.state, model.log_likelihood, model.solutions
-    q = _memberships(st, v, verr2, R)
+    v, verr, verr_var, R = sample.v, sample.verr, sample.verr_var, sample.R
+    st, ll, solutions = model.state, model.best.log_likelihood, model.solutions
+    q = _memberships(st, v, verr_var, R)
     if not _is_collapsed(st, q, verr, criteria):
-        return ChosenModel(model, st, ll, solutions, q, None, None)
-    alt = _retry_collapse(st, v, verr, verr2, R, criteria)
-    if alt is not None and alt[1] >= ll - criteria.ambiguity_dlnl:
-        set_aside = (float(q.sum()), ll - alt[1])
-        return ChosenModel(model, alt[0], alt[1], (*solutions, alt), _memberships(alt[0], v, verr2, R), None,
-                           set_aside)
+        return ChosenModel(model, model.best, solutions, q, None, None)
+    alt = _retry_collapse(st, sample, criteria)
+    if alt is not None and alt.log_likelihood >= ll - criteria.ambiguity_dlnl:
+        set_aside = (float(q.sum()), ll - alt.log_likelihood)
+        return ChosenModel(model, alt, (*solutions, alt), _memberships(alt.state, v, verr_var, R), None, set_aside)
     _, window = _inner_peak(v, verr, R)
     n_peak = int(np.sum(np.abs(v - st.mu[0]) < window))
     collapse = Collapse(float(q.sum()), float(st.sig[0]), n_peak, window, retried=alt is not None)
-    return ChosenModel(model, st, ll, solutions, q, collapse, None)
+    return ChosenModel(model, model.best, solutions, q, collapse, None)
 
 
 def _curvature(sample: Sample, chosen: ChosenModel) -> Curvature:
     """Curvature errors of the mean and the dispersion, with clipped parameters and a zero dispersion held fixed.
 
-    NaN errors when the information matrix of the free parameters is not positive definite.
+    NaN errors when the information matrix of the free parameters is not positive definite (or not finite):
+    :func:`~xdtutorial._numerics.invert_information` says which, in ``problem``, and the verdict names it.
     """
-    st, ll, v, verr2, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr2, sample.R
+    st, ll, v, verr_var, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr_var, sample.R
     unresolved = bool(st.sig[0] < UNRESOLVED_DISPERSION)
-    scale_clip = _at_clip(st, ll, v, verr2, R, "log_a", _LOG_A_LIMITS)
-    p0_at_clip = _at_clip(st, ll, v, verr2, R, "alpha", (-_ALPHA_LIMIT, _ALPHA_LIMIT)) is not None
+    scale_clip = _at_clip(st, ll, v, verr_var, R, "log_a", _LOG_A_LIMITS)
+    p0_at_clip = _at_clip(st, ll, v, verr_var, R, "alpha", (-_ALPHA_LIMIT, _ALPHA_LIMIT)) is not None
     # indices in the unconstrained vector (mu_c, sigma_c, alpha, ln a, ...) held fixed
     fixed = tuple(i for i, held in [(1, unresolved), (2, p0_at_clip), (3, scale_clip is not None)] if held)
-    H = _hessian(st, v, verr2, R, fixed=fixed)
+    H = _hessian(st, v, verr_var, R, fixed=fixed)
     free = [i for i in range(H.shape[0]) if i not in fixed]
+    cov, problem = invert_information(-H[np.ix_(free, free)])
     mean_err = disp_err = np.nan
-    try:
-        cov = np.linalg.inv(-H[np.ix_(free, free)])
-        if np.all(np.isfinite(cov)) and np.all(np.diag(cov) > 0):
-            mean_err = float(np.sqrt(cov[0, 0]))
-            disp_err = np.nan if unresolved else float(np.sqrt(cov[1, 1]))
-    except np.linalg.LinAlgError:
-        pass
-    return Curvature(fixed, mean_err, disp_err, scale_clip, p0_at_clip, unresolved)
+    if cov is not None:
+        mean_err = float(np.sqrt(cov[0, 0]))
+        disp_err = np.nan if unresolved else float(np.sqrt(cov[1, 1]))
+    return Curvature(fixed, mean_err, disp_err, scale_clip, p0_at_clip, unresolved, problem)
 
 
 def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits) -> Evidence:
@@ -531,23 +577,23 @@ def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, 
     flat = st.copy()
     flat.log_a = _LOG_A_LIMITS[1]
     try:
-        _, ll_flat, _, _ = _generalised_em(flat, sample.v, sample.verr2, sample.R, fit_radius=False, max_iter=300,
-                                           **limits.as_kwargs())
+        ll_flat = _run_em(flat, sample, limits.as_kwargs(), fit_radius=False, max_iter=300).log_likelihood
     except FloatingPointError:
         ll_flat = -np.inf
     return Evidence(
         n_stars=sample.n, members=chosen.members, mean=float(st.mu[0]), dispersion=float(st.sig[0]),
         log_likelihood=ll, curvature_mean_err=curvature.mean_err, flat_2dlnl=2.0 * (ll - ll_flat),
         scale_clip=curvature.scale_clip, p0_at_clip=curvature.p0_at_clip,
-        solutions=tuple((float(s.mu[0]), float(s_ll)) for s, s_ll in chosen.solutions),
-        collapse=chosen.collapse, set_aside=chosen.set_aside,
+        solutions=tuple((float(s.state.mu[0]), float(s.log_likelihood)) for s in chosen.solutions),
+        collapse=chosen.collapse, set_aside=chosen.set_aside, not_converged=chosen.not_converged,
+        curvature_problem=curvature.problem,
     )
 
 
 def _intervals(
-    sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits, *, profile: bool
+    sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits, *, posterior: bool
 ) -> Intervals:
-    """The marginal posteriors' intervals of the mean and the dispersion if ``profile``, else the curvature's.
+    """The marginal posteriors' intervals of the mean and the dispersion if ``posterior``, else the curvature's.
 
     A posterior that fails (:func:`~xdtutorial.intervals._marginal_intervals` raises, e.g. when no point has
     a usable Hessian for its Laplace correction) or whose intervals are not finite and nested falls back to
@@ -555,16 +601,17 @@ def _intervals(
     members, and the dispersion is not cited); without curvature errors (a degenerate fit) there are no
     intervals.
     """
-    st, ll, v, verr2, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr2, sample.R
+    st, ll, v, verr_var, R = chosen.state, chosen.log_likelihood, sample.v, sample.verr_var, sample.R
     mu, sig, mean_err, disp_err = float(st.mu[0]), float(st.sig[0]), curvature.mean_err, curvature.dispersion_err
     note = ""
-    if profile:
+    if posterior:
         try:
             d_step = disp_err if np.isfinite(disp_err) else max(0.5, float(np.median(sample.verr)))
-            iv = _marginal_intervals(st, ll, v, verr2, R, d_step, limits.as_kwargs(), curvature.fixed)
-            if not _sane(*iv):
-                raise FloatingPointError(f"the posterior's intervals are not nested ({iv})")
-            return Intervals("profile", *iv, 0.5 * (iv.mean68[1] - iv.mean68[0]),
+            iv = _marginal_intervals(st, ll, v, verr_var, R, d_step, limits.as_kwargs(), curvature.fixed)
+            ends = (iv.mean68, iv.mean95, iv.dispersion68, iv.dispersion95)
+            if not _sane(*ends):
+                raise FloatingPointError(f"the posterior's intervals are not nested ({ends})")
+            return Intervals("posterior", *ends, 0.5 * (iv.mean68[1] - iv.mean68[0]),
                              np.nan if curvature.unresolved else 0.5 * (iv.dispersion68[1] - iv.dispersion68[0]))
         except FloatingPointError as err:  # flagged, not hidden (issues 16 and 17)
             note = f"curvature intervals (not calibrated for {chosen.members:.1f} members): {err}"
@@ -586,7 +633,7 @@ def _result(
         f"errors deconvolved; {n_field} chosen by BIC among 1-{models[-1].n_field} tried"
     )
     citable, why = dispersion_verdict(verdict.reliable, chosen.members, float(st.sig[0]), intervals.dispersion95,
-                                      criteria, calibrated=not intervals.note)
+                                      criteria=criteria, calibrated=not intervals.note)
     reason = verdict.reason if not intervals.note else (
         intervals.note if verdict.reason == "ok" else f"{verdict.reason}; {intervals.note}"
     )
@@ -626,7 +673,7 @@ def _result(
 
 
 def _at_clip(
-    st: _MembershipState, ll: float, v: np.ndarray, verr2: np.ndarray, R: np.ndarray, name: str,
+    st: _MembershipState, ll: float, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, name: str,
     limits: tuple[float, float],
 ) -> int | None:
     """Which clip (0 lower, 1 upper) a spatial parameter is not measurably away from, or None.
@@ -640,7 +687,7 @@ def _at_clip(
     edge = 0 if value - limits[0] <= limits[1] - value else 1
     moved = st.copy()
     setattr(moved, name, limits[edge])
-    return edge if _log_likelihood(moved, v, verr2, R) > ll - 0.5 else None
+    return edge if _log_likelihood(moved, v, verr_var, R) > ll - 0.5 else None
 
 
 def _sane(m68: tuple[float, float], m95: tuple[float, float], d68: tuple[float, float],
@@ -678,12 +725,9 @@ def _is_collapsed(st: _MembershipState, q: np.ndarray, verr: np.ndarray, criteri
     return round(float(q.sum()), 1) < criteria.min_members and st.sig[0] < 0.1 * typical
 
 
-def _retry_collapse(
-    st: _MembershipState, v: np.ndarray, verr: np.ndarray, verr2: np.ndarray, R: np.ndarray,
-    criteria: ReliabilityCriteria,
-) -> tuple[_MembershipState, float] | None:
+def _retry_collapse(st: _MembershipState, sample: Sample, criteria: ReliabilityCriteria) -> Solution | None:
     """Restart from the inner velocity peak with its robust width; the best solution that does not collapse."""
-    limits = criteria.limits.as_kwargs()
+    limits, v, verr, verr_var, R = criteria.limits.as_kwargs(), sample.v, sample.verr, sample.verr_var, sample.R
     inner, w = _inner_peak(v, verr, R)
     sel = inner[np.abs(v[inner] - st.mu[0]) < w]
     if sel.size < 3:
@@ -697,16 +741,70 @@ def _retry_collapse(
         start.mu[0], start.sig[0], start.alpha = centre, width, 0.0
         start.log_a = float(np.clip(np.log(max(np.quantile(R, quantile), 1.0)), *_LOG_A_LIMITS))
         try:  # a short run first: a start that heads for the collapse again is dropped early
-            fit, ll, _, _ = _generalised_em(start, v, verr2, R, max_iter=200, **limits)
-            q = _memberships(fit, v, verr2, R)
-            if _is_collapsed(fit, q, verr, criteria):
+            fit = _run_em(start, sample, limits, max_iter=200).state
+            if _is_collapsed(fit, _memberships(fit, v, verr_var, R), verr, criteria):
                 continue
-            fit, ll, _, _ = _generalised_em(fit, v, verr2, R, max_iter=3000, accelerate=True, **limits)
+            run = _run_em(fit, sample, limits, max_iter=3000, accelerate=True)
         except FloatingPointError:
             continue
-        q = _memberships(fit, v, verr2, R)
-        if _is_collapsed(fit, q, verr, criteria):
+        if _is_collapsed(run.state, _memberships(run.state, v, verr_var, R), verr, criteria):
             continue
-        if best is None or ll > best[1]:
-            best = (fit, ll)
+        if best is None or run.log_likelihood > best.log_likelihood:
+            best = run
     return best
+
+
+def _best(solutions: list[Solution]) -> Solution:
+    """The solution of highest ln L (the first of equals)."""
+    return max(solutions, key=lambda s: s.log_likelihood)
+
+
+def _run_em(start: _MembershipState, sample: Sample, limits: dict[str, float], **options: object) -> Solution:
+    """One run of the generalised EM from ``start``, with its convergence recorded instead of warned about.
+
+    :func:`~xdtutorial.membership._generalised_em` warns (:class:`~xdtutorial.errors.EMConvergenceWarning`)
+    when a run ends at a fixed point of EM that is not a maximum.  Here that is one start's outcome, not the
+    fit's: the warning is caught and its words kept in the :class:`Solution` (as is a run that reached
+    ``max_iter``), and :func:`fit_cluster` warns once, naming the cluster, only if the solution it
+    reports did not converge.  Other warnings pass through.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit, ll, converged, _ = _generalised_em(start, sample.v, sample.verr_var, sample.R, **limits, **options)
+    why = None
+    for w in caught:
+        if issubclass(w.category, EMConvergenceWarning):
+            text = str(w.message).removeprefix("distance-aware EM: ").split(". Fix:")[0]
+            why = f"stopped at a fixed point of EM that is not a maximum ({text})"
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if not converged and why is None:
+        why = f"reached its limit of {options.get('max_iter', 1000)} steps while ln L still rose"
+    return Solution(fit, ll, why)
+
+
+def _label_swaps(st: _MembershipState, sample: Sample, limits: dict[str, float]) -> list[Solution]:
+    """Fits restarted with the cluster and one field Gaussian exchanged, each a :class:`Solution`.
+
+    With a flat membership profile the model is a plain Gaussian mixture, in
+    which any Gaussian narrower than the width cap could be the cluster: EM
+    can end with a dominant field population in the cluster's place and the
+    real cluster in a field Gaussian.  So when the best fit's profile is flat
+    (the Plummer scale at its upper limit), each field Gaussian narrower than
+    the cap is tried as the cluster, from a concentrated start.
+    """
+    out: list[Solution] = []
+    if st.log_a < _LOG_A_LIMITS[1] - 1e-6:
+        return out
+    for k in range(1, st.mu.size):
+        if st.sig[k] >= limits["cluster_sigma_cap"]:
+            continue
+        start = st.copy()
+        start.mu[[0, k]], start.sig[[0, k]] = st.mu[[k, 0]], st.sig[[k, 0]]
+        start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
+        start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(sample.R, 0.25), 1.0)))
+        try:
+            out.append(_run_em(start, sample, limits, max_iter=3000, accelerate=True))
+        except EMFailure:
+            continue
+    return out

@@ -35,10 +35,11 @@ import numpy as np
 from scipy.optimize import brentq
 from scipy.special import ndtr
 
+from ._numerics import invert_information
 from .membership import _ALPHA_LIMIT, _LOG_A_LIMITS, _generalised_em, _hessian, _memberships, _MembershipState
 
 
-def _log_jeffreys_prior(s: float, q: np.ndarray, verr2: np.ndarray) -> float:
+def _log_jeffreys_prior(s: float, q: np.ndarray, verr_var: np.ndarray) -> float:
     """ln of Jeffreys' prior for the cluster's dispersion ``s`` [km/s], up to a constant.
 
     Star i, a member with probability ``q_i``, has velocity variance
@@ -48,7 +49,7 @@ def _log_jeffreys_prior(s: float, q: np.ndarray, verr2: np.ndarray) -> float:
     prior of a scale) well above the errors, falling to 0 at ``s = 0``, where
     the data cannot tell a width from none.
     """
-    return float(np.log(max(s, 1e-300)) + 0.5 * np.log(np.dot(q, 1.0 / (s * s + verr2) ** 2)))
+    return float(np.log(max(s, 1e-300)) + 0.5 * np.log(np.dot(q, 1.0 / (s * s + verr_var) ** 2)))
 
 
 #: Equal-tailed quantiles of the 68.27 % and 95 % intervals from a posterior.
@@ -56,12 +57,17 @@ POSTERIOR_QUANTILES = ((0.158655, 0.841345), (0.025, 0.975))
 
 
 class MarginalIntervals(NamedTuple):
-    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s]."""
+    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s].
+
+    ``unusable`` lists the points of the dispersion's profile whose Hessian could not serve the Laplace
+    correction ("<s> km/s: why"); their log-determinant and ln V were interpolated from the others.
+    """
 
     mean68: tuple[float, float]
     mean95: tuple[float, float]
     dispersion68: tuple[float, float]
     dispersion95: tuple[float, float]
+    unusable: tuple[str, ...] = ()
 
 
 def _mixture_quantile(p: float, weights: np.ndarray, centres: np.ndarray, sds: np.ndarray) -> float:
@@ -74,7 +80,7 @@ def _marginal_intervals(
     st: _MembershipState,
     ll_max: float,
     v: np.ndarray,
-    verr2: np.ndarray,
+    verr_var: np.ndarray,
     R: np.ndarray,
     step: float,
     limits: dict[str, float],
@@ -124,8 +130,10 @@ def _marginal_intervals(
     known-membership values (``ln V = -ln sum_i q_i / (s^2 + e_i^2)``, the mean's part of the
     determinant minus that), which vary slowly, are interpolated linearly.  Where the Hessian is
     not safely negative definite, or a free p0 or a has reached its clip, they are interpolated
-    from the other points.  When no point has a usable Hessian there is no Laplace correction and
-    no variance of the mean: this raises ``FloatingPointError`` rather than dropping the term.
+    from the other points (and listed in ``unusable``, with why: the information matrix is not positive
+    definite or not finite, :func:`~xdtutorial._numerics.invert_information`, or it is nearly singular).
+    When no point has a usable Hessian there is no Laplace correction and no variance of the mean: this
+    raises ``FloatingPointError``, naming why, rather than dropping the term.
 
     The intervals are the equal-tailed quantiles :data:`POSTERIOR_QUANTILES` of the two
     marginals; for an unresolved dispersion (0 at the maximum, ``st.sig[0] < 1e-3``) the
@@ -137,7 +145,7 @@ def _marginal_intervals(
         The maximum-likelihood fit.
     ll_max : float
         Its ln L.
-    v, verr2, R : ndarray, shape (n_stars,)
+    v, verr_var, R : ndarray, shape (n_stars,)
         Velocities [km/s], squared errors [km^2/s^2] and projected distances [arcsec].
     step : float
         Curvature error of the dispersion [km/s] (or a typical error when it has none).
@@ -175,13 +183,13 @@ def _marginal_intervals(
         start = near.copy()
         start.sig[0] = x
         fit, ll, _, _ = _generalised_em(
-            start, v, verr2, R, tol=1e-8, max_iter=2000, fit_spatial=not hold, **limits, fix_sigma=x
+            start, v, verr_var, R, tol=1e-8, max_iter=2000, fit_spatial=not hold, **limits, fix_sigma=x
         )
-        q = _memberships(fit, v, verr2, R)
+        q = _memberships(fit, v, verr_var, R)
         grid.append(x)
         ll_p.append(ll)
-        log_prior.append(_log_jeffreys_prior(x, q, verr2))
-        log_info.append(float(np.log(np.dot(q, 1.0 / (x * x + verr2)))))
+        log_prior.append(_log_jeffreys_prior(x, q, verr_var))
+        log_info.append(float(np.log(np.dot(q, 1.0 / (x * x + verr_var)))))
         states.append(fit)
 
     # outwards from the best fit on both sides, each point warm-started from its neighbour; s = 0 itself,
@@ -202,22 +210,29 @@ def _marginal_intervals(
     mu_hat = np.array([states[i].mu[0] for i in order])
     # the log-determinant and ln V: computed at n_hessian points, interpolated between them (see below)
     ld, log_var = np.full(xs.size, np.nan), np.full(xs.size, np.nan)
+    unusable: list[str] = []
     for i in np.unique(np.linspace(0, xs.size - 1, min(n_hessian, xs.size)).round().astype(int)):
         fit = states[order[i]]
         if not hold and (abs(fit.alpha) >= _ALPHA_LIMIT - 1e-3 or not
                          _LOG_A_LIMITS[0] + 1e-3 < fit.log_a < _LOG_A_LIMITS[1] - 1e-3):
+            unusable.append(f"{xs[i]:.2f} km/s: p0 or the Plummer scale at its clip")
             continue  # a spatial parameter on its clip here: no Gaussian approximation about it
-        H = _hessian(fit, v, verr2, R, fixed=fixed_all)
+        H = _hessian(fit, v, verr_var, R, fixed=fixed_all)
         free = [j for j in range(H.shape[0]) if j not in fixed_all]  # free[0] == 0: the mean
-        eig, vec = np.linalg.eigh(-H[np.ix_(free, free)])
-        if eig[0] > 1e-8 * eig[-1]:  # negative definite, and not nearly singular
-            ld[i] = float(np.sum(np.log(eig)))
-            log_var[i] = float(np.log(np.dot(vec[0] ** 2, 1.0 / eig)))  # [(-H)^-1]_00
+        info = -H[np.ix_(free, free)]
+        cov, problem = invert_information(info)  # [(-H)^-1]_00 is the variance of the mean
+        eig = np.linalg.eigvalsh(info) if cov is not None else None
+        if eig is None or eig[0] <= 1e-8 * eig[-1]:  # a maximum, and not nearly singular
+            unusable.append(f"{xs[i]:.2f} km/s: information matrix {problem or 'nearly singular'}")
+            continue
+        ld[i] = float(np.sum(np.log(eig)))
+        log_var[i] = float(np.log(cov[0, 0]))
     ok = np.isfinite(ld)
     if not ok.any():
         raise FloatingPointError(
             f"no usable Hessian at any of the {min(n_hessian, xs.size)} points of the dispersion's profile "
-            f"({xs[0]:.2f}-{xs[-1]:.2f} km/s): the marginal posterior has no Laplace correction"
+            f"({xs[0]:.2f}-{xs[-1]:.2f} km/s; {'; '.join(unusable)}): the marginal posterior has no Laplace "
+            "correction"
         )
     # what is interpolated is their departure from the known-membership case, ln V = -info: that part
     # (ln V ~ 2 ln s above the errors) is curved, and known at every point
@@ -241,4 +256,4 @@ def _marginal_intervals(
     mean = tuple(
         tuple(_mixture_quantile(p, weights[use], mu_hat[use], sd[use]) for p in pair) for pair in POSTERIOR_QUANTILES
     )
-    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1])  # type: ignore[arg-type]
+    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1], tuple(unusable))  # type: ignore[arg-type]

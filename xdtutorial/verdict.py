@@ -39,6 +39,7 @@ class Problem(enum.Enum):
     problems, and iterating over ``Problem`` does not give them.)
     """
 
+    NOT_CONVERGED = "not converged"
     TOO_FEW_MEMBERS = "few members"
     COLLAPSED = "collapsed"
     NOT_CONCENTRATED = "not concentrated"
@@ -192,8 +193,8 @@ def dispersion_verdict(
     expected_members: float,
     dispersion: float,
     interval95: tuple[float, float],
-    criteria: ReliabilityCriteria = RELIABILITY,
     *,
+    criteria: ReliabilityCriteria = RELIABILITY,
     calibrated: bool = True,
 ) -> tuple[bool, str]:
     """Whether a fit's dispersion is a measurement to cite, separately from its mean.
@@ -335,6 +336,11 @@ class Evidence:
         The unresolved collapse, if any.
     set_aside : (float, float) or None
         (members, ln L difference) of a collapsed solution set aside for a broader one.
+    not_converged : str or None
+        Why EM did not converge to the chosen solution (in words), or None when it did.
+    curvature_problem : str or None
+        Why the information matrix of the free parameters could not be inverted ("not positive
+        definite", "not finite"), or None when it was.
     mean_err : float or None
         The final error of the mean (from the interval stage) [km/s]; None before that stage.
     """
@@ -351,6 +357,8 @@ class Evidence:
     solutions: tuple[tuple[float, float], ...]
     collapse: Collapse | None = None
     set_aside: tuple[float, float] | None = None
+    not_converged: str | None = None
+    curvature_problem: str | None = None
     mean_err: float | None = None
 
     @property
@@ -406,6 +414,15 @@ class Verdict:
         return "; ".join((*self.clauses, *self.notes, *self.flag_clauses)) or "ok"
 
 
+def _not_converged(e: Evidence, c: ReliabilityCriteria) -> str | None:
+    if e.not_converged is None:
+        return None
+    return (
+        f"not converged: EM's run to the chosen solution {e.not_converged}, so its numbers are not a maximum of "
+        "the likelihood. Fix: refit with more random starts (n_random) or another rng, and compare"
+    )
+
+
 def _collapsed(e: Evidence, c: ReliabilityCriteria) -> str | None:
     if e.collapse is None:
         return None
@@ -420,7 +437,8 @@ def _collapsed(e: Evidence, c: ReliabilityCriteria) -> str | None:
 def _degenerate(e: Evidence, c: ReliabilityCriteria) -> str | None:
     if np.isfinite(e.curvature_mean_err):
         return None
-    return "degenerate fit: the likelihood is flat in some direction, so no uncertainties"
+    why = f" (its information matrix is {e.curvature_problem})" if e.curvature_problem else ""
+    return f"degenerate fit: the likelihood is flat in some direction{why}, so no uncertainties"
 
 
 def _too_few_members(e: Evidence, c: ReliabilityCriteria) -> str | None:
@@ -472,6 +490,7 @@ def _mean_uncertain(e: Evidence, c: ReliabilityCriteria) -> str | None:
 #: clause in words, or None.  Every rule but MEAN_UNCERTAIN can be judged before the interval stage,
 #: which computes the profile intervals only for fits that pass them all.
 RULES = (
+    (Problem.NOT_CONVERGED, _not_converged),      # EM stopped short of a maximum: the numbers are not the fit's
     (Problem.COLLAPSED, _collapsed),              # the cluster shrank onto a few stars (not rescued)
     (Problem.DEGENERATE, _degenerate),            # no curvature errors: the likelihood is flat somewhere
     (Problem.TOO_FEW_MEMBERS, _too_few_members),  # fewer than min_members, unless collapsed
