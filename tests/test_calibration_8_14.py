@@ -36,7 +36,9 @@ def test_intervals_are_students_t_and_the_scaled_inverse_chi_for_known_members(s
     Student's t with N - 1 degrees of freedom about the sample mean, scale s / sqrt(N), and that of the
     dispersion is S / chi^2_(N-1), S the sum of squared deviations: the frequentist intervals, exactly. Wilks'
     levels on the profile likelihood would give the mean's 95 % interval 12 % (N = 8) too short. The ends
-    agree within 3 % of the 95 % interval's width (the grid's trapezoid rule)."""
+    agree within 3 % of the 95 % interval's width (the grid's trapezoid rule). The reported values are the
+    posteriors' medians: the sample mean (t is symmetric) and S / chi^2_(N-1)'s median, sqrt(S / chi2.ppf(0.5));
+    the maximum-likelihood ones (the sample mean and S / N, the members being certain) are kept apart."""
     rng = np.random.default_rng(seed)
     stars = helpers.mock_cluster_field(
         n_members, [(60, 300.0, 20.0)], rng, mean=0.0, dispersion=5.0, r_scale=50.0, err_range=(1e-3, 1e-3)
@@ -51,6 +53,11 @@ def test_intervals_are_students_t_and_the_scaled_inverse_chi_for_known_members(s
         np.testing.assert_allclose(mean_iv, (centre - t, centre + t), atol=0.03 * 2 * 1.96 * s / np.sqrt(n))
         np.testing.assert_allclose(disp_iv, s * np.sqrt((n - 1) / chi2), atol=0.03 * 2 * 1.96 * s / np.sqrt(2 * n))
     assert fit.interval_method == "profile"
+    np.testing.assert_allclose(fit.mean, centre, atol=0.03 * 2 * 1.96 * s / np.sqrt(n))
+    np.testing.assert_allclose(fit.dispersion, s * np.sqrt((n - 1) / stats.chi2.ppf(0.5, n - 1)),
+                               atol=0.03 * 2 * 1.96 * s / np.sqrt(2 * n))
+    np.testing.assert_allclose([fit.ml_mean, fit.ml_dispersion], [centre, s * np.sqrt((n - 1) / n)], rtol=1e-3)
+    np.testing.assert_allclose([fit.mean_err], [0.5 * (fit.mean_interval[1] - fit.mean_interval[0])])
 
 
 def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(monkeypatch):

@@ -56,12 +56,17 @@ POSTERIOR_QUANTILES = ((0.158655, 0.841345), (0.025, 0.975))
 
 
 class MarginalIntervals(NamedTuple):
-    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s]."""
+    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s], their posterior
+    medians [km/s], and the mean's marginal posterior as a Gaussian mixture."""
 
     mean68: tuple[float, float]
     mean95: tuple[float, float]
     dispersion68: tuple[float, float]
     dispersion95: tuple[float, float]
+    mean_median: float = np.nan
+    dispersion_median: float = np.nan
+    #: shape (n, 3): weight, centre [km/s] and standard deviation [km/s] of each component; weights sum to 1
+    mean_posterior: np.ndarray = np.empty((0, 3))
 
 
 def _mixture_quantile(p: float, weights: np.ndarray, centres: np.ndarray, sds: np.ndarray) -> float:
@@ -129,7 +134,10 @@ def _marginal_intervals(
 
     The intervals are the equal-tailed quantiles :data:`POSTERIOR_QUANTILES` of the two
     marginals; for an unresolved dispersion (0 at the maximum, ``st.sig[0] < 1e-3``) the
-    dispersion's are upper limits, (0, q_0.6827) and (0, q_0.95).
+    dispersion's are upper limits, (0, q_0.6827) and (0, q_0.95).  The point estimates that go
+    with them are the two marginals' *medians* (inside every equal-tailed interval by
+    construction; see :func:`~xdtutorial.cluster_fit.fit_cluster` for why the maximum-likelihood
+    values are not reported with these intervals).
 
     Parameters
     ----------
@@ -151,6 +159,8 @@ def _marginal_intervals(
     Returns
     -------
     MarginalIntervals
+        The intervals, the medians ``mean_median`` and ``dispersion_median``, and ``mean_posterior``,
+        the mixture above (weight, centre, sd of each grid point's conditional posterior).
 
     Raises
     ------
@@ -233,12 +243,13 @@ def _marginal_intervals(
         disp = tuple((0.0, float(np.interp(hi - lo, cdf, xs))) for lo, hi in POSTERIOR_QUANTILES)
     else:
         disp = tuple((float(np.interp(lo, cdf, xs)), float(np.interp(hi, cdf, xs))) for lo, hi in POSTERIOR_QUANTILES)
+    disp_median = float(np.interp(0.5, cdf, xs))
     # trapezoid weights of the grid points: the mixture of the mean's conditional posteriors
     widths = np.diff(xs)
     weights = dens * 0.5 * (np.r_[widths, 0.0] + np.r_[0.0, widths])
     weights /= weights.sum()
     use = weights > 1e-12
-    mean = tuple(
-        tuple(_mixture_quantile(p, weights[use], mu_hat[use], sd[use]) for p in pair) for pair in POSTERIOR_QUANTILES
-    )
-    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1])  # type: ignore[arg-type]
+    mixture = (weights[use] / weights[use].sum(), mu_hat[use], sd[use])
+    mean = tuple(tuple(_mixture_quantile(p, *mixture) for p in pair) for pair in POSTERIOR_QUANTILES)
+    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1],  # type: ignore[arg-type]
+                             _mixture_quantile(0.5, *mixture), disp_median, np.column_stack(mixture))
