@@ -6,13 +6,14 @@ of Wilks' theorem, so :func:`~xdtutorial.cluster_fit.fit_cluster` uses, below
 ``profile_below_members`` expected members, the quantiles of the two parameters'
 approximate *marginal posteriors* (:func:`_marginal_intervals`): every other
 parameter integrated out (Laplace's method about the profile likelihood in the
-dispersion), with Jeffreys' prior for the dispersion (:func:`_log_jeffreys_prior`)
-and a flat one for the mean.
+dispersion), with a Jeffreys-like weight for the dispersion (:func:`_log_jeffreys_prior`: Jeffreys' rule,
+but through the memberships it depends on the data, so strictly it is not a prior) and a flat prior for
+the mean.  The point estimates reported with these intervals are the two marginals' medians.
 
-Why not the profile likelihood?  On the wide mocks of tools/calibrate_sparse.py
-(900 mocks) its intervals of the mean held the truth in 0.56 (68 %) and 0.87
-(95 %) of the reliable fits with 8-14 members, and ten of those fits were
-confidently wrong.  Two reasons: Wilks' levels ignore that the dispersion is
+Why not the profile likelihood?  On the 300 wide mocks with 8-14 members of
+tools/calibrate_sparse.py (notebooks/results/calibration_wide_8_14_b8ae5e1.txt, the script as
+at commit b8ae5e1) its intervals of the mean held the truth less often than they claimed, and
+several reliable fits were confidently wrong.  Two reasons: Wilks' levels ignore that the dispersion is
 estimated (the exact answer for N Gaussian stars is Student's t with N - 1
 degrees of freedom), and the mean's profile at a dispersion near 0 stays there
 (EM's update of a width is multiplicative), so that a few stars that agree by
