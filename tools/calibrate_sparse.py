@@ -41,8 +41,10 @@ Usage (seeded: the output depends only on the arguments, not on the number of pr
 about 3 minutes of CPU); the default, 150 mocks, takes about 40 s. The same 900 mocks fitted by the
 code before the posterior medians (commit 236bc82, maximum-likelihood point estimates with the same
 intervals) are notebooks/results/calibration_wide_before.txt; the 8-14-member ones fitted with the
-profile likelihood's intervals (the script as at commit b8ae5e1, run on mocks 0, 3, ..., 897) are
-notebooks/results/calibration_wide_8_14_b8ae5e1.txt.
+profile likelihood's intervals are notebooks/results/calibration_wide_8_14_b8ae5e1.txt: the code
+of commit b8ae5e1 (``git archive b8ae5e1``), whose ``calibrate_sparse.py wide 900 0`` prints the same
+8-14 summary; the stored file is its fits of those 300 mocks alone (mocks 0, 3, ..., 897, in two
+processes: each fit depends only on its mock's seed).
 """
 
 from __future__ import annotations
