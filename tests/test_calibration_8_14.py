@@ -8,9 +8,11 @@ notebook 06 and stored in notebooks/results/calibration_wide.txt).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from calibration_checks import check_coverages, wide_fits
+from calibration_checks import check_coverages, lower_bound, power, predicted_wrong_probability, wide_fits
 from scipy import stats
 
 import helpers
@@ -74,3 +76,21 @@ def test_a_failed_laplace_correction_is_flagged_and_its_dispersion_not_cited(mon
     assert "curvature intervals (not calibrated for" in broken.reason and "no usable Hessian" in broken.reason
     assert not broken.dispersion_reliable and "not calibrated" in broken.dispersion_reason
     assert helpers.dispersion_verdict(True, 25.0, 5.0, (4.0, 6.5), calibrated=False)[0] is False
+
+
+def test_the_checks_bounds_and_predicted_misses_are_the_binomials_and_the_posteriors_tails():
+    """Known answers for tests/calibration_checks.py. The one-sided bound k is the largest count with
+    P(X < k) <= 0.01 (checked against the binomial's cdf by brute force), and the power is P(X < k) at the
+    true coverage. A Gaussian posterior N(mean, err^2) with err >= 1 km/s misses its band of 3 err with
+    probability 2 Phi(-3) = 0.0027; a mixture of a narrow and a broad Gaussian about the same centre, with the
+    same band, misses with the weighted sum of their tails."""
+    for n, p in [(57, 0.6827), (57, 0.95), (146, 0.6827), (20, 0.95)]:
+        k = lower_bound(n, p)
+        assert stats.binom.cdf(k - 1, n, p) <= 0.01 < stats.binom.cdf(k, n, p)
+        assert power(n, p, 0.55) == pytest.approx(stats.binom.cdf(k - 1, n, 0.55))
+    fit = dataclasses.replace(helpers.ClusterFit.failed("mock", 10, "x"), reliable=True, mean=5.0, mean_err=2.0)
+    assert predicted_wrong_probability(fit) == pytest.approx(2 * stats.norm.sf(3.0))
+    mixture = np.array([[0.25, 5.0, 0.5], [0.75, 5.0, 3.0]])  # band max(3, 3 * 2) = 6 km/s
+    fit = dataclasses.replace(fit, mean_posterior=mixture)
+    expected = 0.25 * 2 * stats.norm.sf(6.0 / 0.5) + 0.75 * 2 * stats.norm.sf(6.0 / 3.0)
+    assert predicted_wrong_probability(fit) == pytest.approx(expected)

@@ -434,7 +434,7 @@ class Intervals:
     note: str = ""  # why the marginal posterior fell back to the curvature, if it did
     mean: float = np.nan
     dispersion: float = np.nan
-    mean_posterior: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 3)))
+    mean_posterior: np.ndarray = dataclasses.field(default_factory=lambda: np.empty((0, 3)), compare=False)
 
 
 # ----------------------------------------------------------------------------- the stages
