@@ -1,7 +1,7 @@
 """Calibration of fit_cluster's intervals on the wide mocks of issue 16 with 30-80 members (the slow tier).
 
-The mocks, the binomial bounds and their reasoning are in tests/calibration_checks.py; each member range
-has its own file, so that a parallel run fits the three ranges on different cores. The same fits, with
+The mocks, the one-sided binomial bounds, their power and their reasoning are in tests/calibration_checks.py;
+each member range has its own file, so that a parallel run fits the three ranges on different cores. The same fits, with
 the other ranges and more mocks, are tools/calibrate_sparse.py's seeded run (its output is quoted in
 notebook 06 and stored in notebooks/results/calibration_wide.txt).
 """
@@ -20,5 +20,5 @@ def fits():
 
 
 @pytest.mark.slow
-def test_intervals_hold_the_truth_at_their_nominal_rates_and_no_reliable_fit_is_confidently_wrong(fits):
+def test_intervals_are_not_too_short_and_confidently_wrong_fits_are_as_rare_as_the_posteriors_predict(fits):
     check_coverages(fits)

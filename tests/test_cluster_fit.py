@@ -54,7 +54,9 @@ def test_stricter_criteria_are_applied_and_name_the_problem():
     )
     assert default.reliable, default.reason
     assert strict.problems == (Problem.TOO_FEW_MEMBERS,) and "fewer than 100" in strict.reason
-    assert strict.mean == default.mean  # the criteria judge the fit; these do not change it
+    # the criteria judge the fit; they do not change it (the reported mean goes with the intervals, and an
+    # unreliable fit gets the curvature's, so it is the maximum-likelihood fit that must not change)
+    assert (strict.ml_mean, strict.ml_dispersion) == (default.ml_mean, default.ml_dispersion)
 
 
 def test_reliability_criteria_default_and_validation():
@@ -220,7 +222,7 @@ def test_the_member_threshold_compares_the_printed_value(table):
     assert Problem.TOO_FEW_MEMBERS not in at.problems
     assert Problem.TOO_FEW_MEMBERS in strict.problems
     assert f"only {printed:.1f} likely members (fewer than {printed + 0.05:g})" in strict.reason
-    assert (strict.mean, strict.membership.tolist()) == (at.mean, at.membership.tolist())
+    assert (strict.ml_mean, strict.membership.tolist()) == (at.ml_mean, at.membership.tolist())
     assert not fit.dispersion_reliable  # fewer than 15 members never make a citable dispersion
     check_verdict_consistent(strict, above)
 
@@ -248,6 +250,13 @@ def test_sparse_cluster_intervals_become_the_curvature_ones_for_a_rich_cluster(t
     np.testing.assert_allclose(forced.dispersion_interval95, rich.dispersion_interval95, atol=0.5 * rich.dispersion_err)
     np.testing.assert_allclose(forced.mean_interval, rich.mean_interval, atol=0.1 * rich.mean_err)
     assert forced.dispersion_interval[1] > rich.dispersion_interval[1]  # skewed upwards, as a width is
+    # the posterior medians reported with the posterior's intervals are near the maximum likelihood here, and
+    # the maximum-likelihood values are kept apart, the same in both
+    np.testing.assert_allclose(forced.mean, rich.mean, atol=0.1 * rich.mean_err)
+    np.testing.assert_allclose(forced.dispersion, rich.dispersion, atol=0.3 * rich.dispersion_err)
+    assert (forced.ml_mean, forced.ml_dispersion) == (rich.mean, rich.dispersion) == tuple(rich.params[:2])
+    assert forced.mean_interval[0] < forced.mean < forced.mean_interval[1] and rich.mean_posterior.shape == (0, 3)
+    np.testing.assert_allclose(forced.mean_posterior[:, 0].sum(), 1.0)
 
 
 # The old, narrow calibration mocks (one field Gaussian, errors of 0.5-3 km/s, compact clusters): refitted by

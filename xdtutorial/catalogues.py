@@ -83,19 +83,21 @@ def format_cluster_fit(fit: ClusterFit) -> str:
     p0 = "p0 at its clip" if Flag.P0_AT_BOUND in fit.flags else f"p0 = {fit.p_centre:.3f} at the centre"
     a = "at its bound" if Flag.SCALE_AT_BOUND in fit.flags else f"{fit.r_scale:.0f} arcsec"
     unmeasured = " (not measured)" if fit.flags else ""
-    lines = [
-        f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members",
-        f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
-        f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s"
-        if fit.interval_method != "posterior"
-        else f"  dispersion     {fit.dispersion:9.2f} km/s (best fit; read the 68% interval below)",
-    ]
-    if fit.interval_method == "posterior":
+    lines = [f"{fit.name}: {fit.n_stars} stars, {fit.expected_members:.1f} expected members"]
+    if fit.interval_method == "posterior":  # asymmetric intervals: printed as intervals, about the posterior medians
         (m_lo, m_hi), (d_lo, d_hi) = fit.mean_interval, fit.dispersion_interval
-        lines.append(
-            f"  68% intervals  mean {m_lo:.2f} to {m_hi:.2f}, dispersion {d_lo:.2f} to {d_hi:.2f} km/s "
-            "(marginal posteriors)"
-        )
+        median = " (marginal posterior: median)"
+        lines += [
+            f"  mean velocity  {fit.mean:9.2f} km/s, 68% interval {m_lo:.2f} to {m_hi:.2f}{median}",
+            f"  dispersion     {fit.dispersion:9.2f} km/s, 68% interval {d_lo:.2f} to {d_hi:.2f}"
+            + (" (unresolved: an upper limit)" if np.isnan(fit.dispersion_err) else median),
+            f"  best fit (ML)  mean {fit.ml_mean:.2f}, dispersion {fit.ml_dispersion:.2f} km/s",
+        ]
+    else:
+        lines += [
+            f"  mean velocity  {fit.mean:9.2f} +- {fit.mean_err:.2f} km/s",
+            f"  dispersion     {fit.dispersion:9.2f} +- {disp_err} km/s",
+        ]
     lines += [
         f"  membership     {p0}, Plummer scale radius {a}{unmeasured}",
     ]

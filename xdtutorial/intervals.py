@@ -6,13 +6,14 @@ of Wilks' theorem, so :func:`~xdtutorial.cluster_fit.fit_cluster` uses, below
 ``profile_below_members`` expected members, the quantiles of the two parameters'
 approximate *marginal posteriors* (:func:`_marginal_intervals`): every other
 parameter integrated out (Laplace's method about the profile likelihood in the
-dispersion), with Jeffreys' prior for the dispersion (:func:`_log_jeffreys_prior`)
-and a flat one for the mean.
+dispersion), with a Jeffreys-like weight for the dispersion (:func:`_log_jeffreys_prior`: Jeffreys' rule,
+but through the memberships it depends on the data, so strictly it is not a prior) and a flat prior for
+the mean.  The point estimates reported with these intervals are the two marginals' medians.
 
-Why not the profile likelihood?  On the wide mocks of tools/calibrate_sparse.py
-(900 mocks) its intervals of the mean held the truth in 0.56 (68 %) and 0.87
-(95 %) of the reliable fits with 8-14 members, and ten of those fits were
-confidently wrong.  Two reasons: Wilks' levels ignore that the dispersion is
+Why not the profile likelihood?  On the 300 wide mocks with 8-14 members of
+tools/calibrate_sparse.py (notebooks/results/calibration_wide_8_14_b8ae5e1.txt, the script as
+at commit b8ae5e1) its intervals of the mean held the truth in 0.56 (68 %) and 0.87 (95 %) of
+the reliable fits, and ten of them were confidently wrong.  Two reasons: Wilks' levels ignore that the dispersion is
 estimated (the exact answer for N Gaussian stars is Student's t with N - 1
 degrees of freedom), and the mean's profile at a dispersion near 0 stays there
 (EM's update of a width is multiplicative), so that a few stars that agree by
@@ -57,7 +58,8 @@ POSTERIOR_QUANTILES = ((0.158655, 0.841345), (0.025, 0.975))
 
 
 class MarginalIntervals(NamedTuple):
-    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s].
+    """68 % and 95 % intervals (lower, upper) of the cluster's mean and dispersion [km/s], their posterior
+    medians [km/s], and the mean's marginal posterior as a Gaussian mixture.
 
     ``unusable`` lists the points of the dispersion's profile whose Hessian could not serve the Laplace
     correction ("<s> km/s: why"); their log-determinant and ln V were interpolated from the others.
@@ -67,6 +69,10 @@ class MarginalIntervals(NamedTuple):
     mean95: tuple[float, float]
     dispersion68: tuple[float, float]
     dispersion95: tuple[float, float]
+    mean_median: float = np.nan
+    dispersion_median: float = np.nan
+    #: shape (n, 3): weight, centre [km/s] and standard deviation [km/s] of each component; weights sum to 1
+    mean_posterior: np.ndarray = np.empty((0, 3))
     unusable: tuple[str, ...] = ()
 
 
@@ -137,7 +143,10 @@ def _marginal_intervals(
 
     The intervals are the equal-tailed quantiles :data:`POSTERIOR_QUANTILES` of the two
     marginals; for an unresolved dispersion (0 at the maximum, ``st.sig[0] < 1e-3``) the
-    dispersion's are upper limits, (0, q_0.6827) and (0, q_0.95).
+    dispersion's are upper limits, (0, q_0.6827) and (0, q_0.95).  The point estimates that go
+    with them are the two marginals' *medians* (inside every equal-tailed interval by
+    construction; see :func:`~xdtutorial.cluster_fit.fit_cluster` for why the maximum-likelihood
+    values are not reported with these intervals).
 
     Parameters
     ----------
@@ -159,6 +168,8 @@ def _marginal_intervals(
     Returns
     -------
     MarginalIntervals
+        The intervals, the medians ``mean_median`` and ``dispersion_median``, and ``mean_posterior``,
+        the mixture above (weight, centre, sd of each grid point's conditional posterior).
 
     Raises
     ------
@@ -248,12 +259,14 @@ def _marginal_intervals(
         disp = tuple((0.0, float(np.interp(hi - lo, cdf, xs))) for lo, hi in POSTERIOR_QUANTILES)
     else:
         disp = tuple((float(np.interp(lo, cdf, xs)), float(np.interp(hi, cdf, xs))) for lo, hi in POSTERIOR_QUANTILES)
+    disp_median = float(np.interp(0.5, cdf, xs))
     # trapezoid weights of the grid points: the mixture of the mean's conditional posteriors
     widths = np.diff(xs)
     weights = dens * 0.5 * (np.r_[widths, 0.0] + np.r_[0.0, widths])
     weights /= weights.sum()
     use = weights > 1e-12
-    mean = tuple(
-        tuple(_mixture_quantile(p, weights[use], mu_hat[use], sd[use]) for p in pair) for pair in POSTERIOR_QUANTILES
-    )
-    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1], tuple(unusable))  # type: ignore[arg-type]
+    mixture = (weights[use] / weights[use].sum(), mu_hat[use], sd[use])
+    mean = tuple(tuple(_mixture_quantile(p, *mixture) for p in pair) for pair in POSTERIOR_QUANTILES)
+    return MarginalIntervals(mean[0], mean[1], disp[0], disp[1],  # type: ignore[arg-type]
+                             _mixture_quantile(0.5, *mixture), disp_median, np.column_stack(mixture),
+                             tuple(unusable))
