@@ -156,7 +156,8 @@ def summary(rows, ranges) -> None:
                   f"(ML {f.ml_dispersion:.2f}, truth {disp:.2f}), citable {f.dispersion_reliable}")
         if lo < helpers.RELIABILITY.dispersion_min_members:  # the evidence for the member rule of dispersion_verdict
             would = [r for r in rel if helpers.dispersion_verdict(
-                True, 1e9, r[4].ml_dispersion, r[4].dispersion_interval95, calibrated=r[4].interval_method == "posterior"
+                True, 1e9, r[4].ml_dispersion, r[4].dispersion_interval95,
+                calibrated=r[4].interval_method == "posterior",
             )[0]]
             miss95 = sum(not inside(r[4].dispersion_interval95, r[3]) for r in would)
             miss68 = sum(not inside(r[4].dispersion_interval, r[3]) for r in would)
