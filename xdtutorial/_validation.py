@@ -76,7 +76,7 @@ MIN_STARS_FIT = 5
 #: km/s (``fit_cluster``: kernel bandwidths of >= 3 km/s on an integer grid) cannot represent it; the
 #: grid index of a star overflows int64 from about 7e18 km/s.  Refused where ``max_speed`` is asked for.
 MAX_ABSURD_SPEED = 1e15
-#: The smallest Plummer scale radius a cluster fit allows [arcsec] (``ReliabilityCriteria.SCALE_CLIP[0]``):
+#: The smallest Plummer scale radius a cluster fit allows [arcsec] (``ModelLimits.SCALE_CLIP[0]``):
 #: a sample whose stars all lie closer to the centre than this cannot be a cluster field in arcsec.
 MIN_FIELD_RADIUS_ARCSEC = 1.0
 #: Only samples of at least this many stars are judged by the range of their distances.
@@ -589,7 +589,8 @@ def check_path(name: str, value: Any, *, file: bool = False) -> pathlib.Path:
     if isinstance(text, bytes):
         text = os.fsdecode(text)
     if text.strip() == "":
-        raise _value_error(name, "a file path", value, f'pass a file name, e.g. {name}="results/survey.csv"')
+        raise _value_error(name, "a non-empty path", value,
+                           'pass the file (or folder) by name; "." is the working directory, if that is meant')
     if "\0" in text:
         raise _value_error(name, "a file path without NUL characters", value,
                            f"remove the NUL (\\0) from {name}: no file system allows it")
@@ -756,27 +757,30 @@ def check_stars(
     if not isinstance(value, np.ndarray) or not set(fields) <= set(names):
         raise _type_error(name, f"a record array of stars with fields {', '.join(fields)}", value,
                           "pass the result of load_cluster(), load_cluster_file() or mock_cluster_field()")
-    if np.ma.isMaskedArray(value):
-        mask = np.ma.getmaskarray(value)
+    numpy_masked = np.ma.isMaskedArray(value)
+    if numpy_masked or _is_astropy_masked(value):  # np.asarray and .view would drop the mask silently
+        mask = np.ma.getmaskarray(value) if numpy_masked else np.asarray(value.mask)
         for field in names:
             if mask[field].any():
                 i = int(np.flatnonzero(np.atleast_1d(mask[field]))[0])
+                keep = (f"np.ma.getmaskarray({name}[{field!r}])" if numpy_masked else f"{name}[{field!r}].mask")
+                data = f"np.ma.getdata({name})" if numpy_masked else f"{name}.unmasked"
                 raise ValueError(
                     f"{name} is a masked record array with {int(mask[field].sum())} masked {field} value(s) (the "
                     f"first for star {i}): their stored values would be used as data. Fix: keep the stars whose "
-                    f"values are present, e.g. {name} = {name}[~np.ma.getmaskarray({name}[{field!r}])], or fill "
-                    f"the field on purpose (np.ma.getdata({name}) after checking the stored values)"
+                    f"values are present, e.g. {name} = {name}[~{keep}], or use the stored values on purpose "
+                    f"({data}) after checking them"
                 )
-        value = np.ma.getdata(value)
+        value = np.ma.getdata(value) if numpy_masked else value.unmasked
     stars = value.view(np.recarray)
     if one_cluster and "cluster" in names:
         _check_one_cluster(name, stars)
     if fitted:
-        for field in ("velocity", "velocity_error"):
+        for field in ("velocity", "velocity_error"):  # named as the fields: fit_cluster's arguments are the stars
             if field in names:
-                check_speeds(f"{name}.{field}", as_float_array(f"{name}.{field}", stars[field]))
+                check_speeds(field, as_float_array(field, stars[field]))
         if "distance" in names:
-            check_distances(f"{name}.distance", stars.distance)
+            check_distances("distance", stars.distance)
     return stars
 
 
