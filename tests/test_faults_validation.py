@@ -11,12 +11,10 @@ from __future__ import annotations
 import pathlib
 import re
 import time
+import types
 
-import astropy.units as u
 import numpy as np
 import pytest
-from astropy.table import MaskedColumn
-from astropy.utils.masked import Masked
 
 import helpers
 from xdtutorial import _validation
@@ -24,6 +22,14 @@ from xdtutorial.verdict import ModelLimits
 
 START = np.array([-44.0, 3.0, -10.0, 40.0, 0.8])
 BAD = 3  # the star that is masked (its stored value a placeholder) in these tests
+
+
+@pytest.fixture(scope="module")
+def ap():
+    """astropy, which the library never requires: these inputs are only possible where it is installed."""
+    return types.SimpleNamespace(u=pytest.importorskip("astropy.units"),
+                                 Masked=pytest.importorskip("astropy.utils.masked").Masked,
+                                 MaskedColumn=pytest.importorskip("astropy.table").MaskedColumn)
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +64,19 @@ CALLS = {
     "plot_membership prob": (lambda v, e, d, p: helpers.plot_membership(v, d, p), "prob"),
 }
 KINDS = {
-    "Masked": lambda x, mask: Masked(x, mask=mask),
-    "Masked Quantity": lambda x, mask: Masked(x * (u.km / u.s), mask=mask),
+    "Masked": lambda ap, x, mask: ap.Masked(x, mask=mask),
+    "Masked Quantity": lambda ap, x, mask: ap.Masked(x * (ap.u.km / ap.u.s), mask=mask),
 }
 
 
-def _args(arrays, which: str, wrap):
+def _args(ap, arrays, which: str, wrap):
     v, e, d = arrays
     p = np.linspace(0.0, 1.0, v.size)
     values = {"v": v, "verr": e, "distance": d, "R": d, "prob": p}
     if which == "prob":  # a unit on a probability is refused for its own reason: a plain mask here
-        values[which] = Masked(_placeholder(values[which]).clip(0, 1), mask=_mask(v.size))
+        values[which] = ap.Masked(_placeholder(values[which]).clip(0, 1), mask=_mask(v.size))
     else:
-        values[which] = wrap(np.abs(_placeholder(values[which])) if which != "v" else _placeholder(values[which]),
+        values[which] = wrap(ap, np.abs(_placeholder(values[which])) if which != "v" else _placeholder(values[which]),
                              _mask(v.size))
     if which == "R":
         values["distance"] = values["R"]
@@ -79,51 +85,51 @@ def _args(arrays, which: str, wrap):
 
 @pytest.mark.parametrize(("call", "kind"), [(c, k) for c in sorted(CALLS) for k in sorted(KINDS)
                                              if k == "Masked" or CALLS[c][1] in ("v", "verr")])  # km/s only there
-def test_an_astropy_masked_array_with_masked_entries_is_refused_never_fitted(arrays, call, kind):
+def test_an_astropy_masked_array_with_masked_entries_is_refused_never_fitted(ap, arrays, call, kind):
     import matplotlib.pyplot as plt
 
     function, which = CALLS[call]
     try:
         with pytest.raises(ValueError, match=rf"^{which} is a masked array with 1 masked entries \(the first at "
                                              rf"index {BAD}\).*Fix: .*keep = ~{which}\.mask"):
-            function(*_args(arrays, which, KINDS[kind]))
+            function(*_args(ap, arrays, which, KINDS[kind]))
     finally:
         plt.close("all")
 
 
 @pytest.mark.parametrize("wrap", [
-    lambda v: Masked(v, mask=np.zeros(v.size, bool)),  # nothing masked: the data themselves
-    lambda v: Masked(v * 1000.0 * (u.m / u.s), mask=np.zeros(v.size, bool)),  # converted like a Quantity
-    lambda v: v * 1000.0 * (u.m / u.s),  # a Quantity, as before
-    lambda v: np.ma.masked_array(v, mask=np.zeros(v.size, bool)),  # numpy.ma, nothing masked, as before
-    lambda v: MaskedColumn(v, mask=np.zeros(v.size, bool), unit="km/s"),  # astropy Table column, as before
+    lambda ap, v: ap.Masked(v, mask=np.zeros(v.size, bool)),  # nothing masked: the data themselves
+    lambda ap, v: ap.Masked(v * 1000.0 * (ap.u.m / ap.u.s), mask=np.zeros(v.size, bool)),  # converted like a Quantity
+    lambda ap, v: v * 1000.0 * (ap.u.m / ap.u.s),  # a Quantity, as before
+    lambda ap, v: np.ma.masked_array(v, mask=np.zeros(v.size, bool)),  # numpy.ma, nothing masked, as before
+    lambda ap, v: ap.MaskedColumn(v, mask=np.zeros(v.size, bool), unit="km/s"),  # astropy Table column, as before
 ], ids=["Masked", "Masked m/s", "Quantity m/s", "np.ma", "MaskedColumn"])
-def test_unmasked_masked_arrays_and_quantities_fit_as_the_plain_numbers(arrays, wrap):
+def test_unmasked_masked_arrays_and_quantities_fit_as_the_plain_numbers(ap, arrays, wrap):
     v, e, _ = arrays
     ref = helpers.em_fit(v, e, START)
-    fit = helpers.em_fit(wrap(v), e, START)
+    fit = helpers.em_fit(wrap(ap, v), e, START)
     np.testing.assert_allclose(fit.params, ref.params, rtol=1e-9)
     assert fit.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-12)
 
 
 @pytest.mark.parametrize("wrap", [
-    lambda v, m: np.ma.masked_array(v, mask=m),
-    lambda v, m: MaskedColumn(v, mask=m),
-    lambda v, m: MaskedColumn(v, mask=m, unit="km/s"),
+    lambda ap, v, m: np.ma.masked_array(v, mask=m),
+    lambda ap, v, m: ap.MaskedColumn(v, mask=m),
+    lambda ap, v, m: ap.MaskedColumn(v, mask=m, unit="km/s"),
 ], ids=["np.ma", "MaskedColumn", "MaskedColumn km/s"])
-def test_numpy_masked_arrays_and_masked_columns_are_still_refused(arrays, wrap):
+def test_numpy_masked_arrays_and_masked_columns_are_still_refused(ap, arrays, wrap):
     v, e, _ = arrays
     with pytest.raises(ValueError, match=rf"^v is a masked array with 1 masked entries \(the first at index {BAD}\)"):
-        helpers.em_fit(wrap(_placeholder(v), _mask(v.size)), e, START)
+        helpers.em_fit(wrap(ap, _placeholder(v), _mask(v.size)), e, START)
 
 
 # ------------------------------------------------------------ masked record arrays of stars
-def _masked_stars(stars: np.recarray, field: str, astropy: bool):
+def _masked_stars(ap, stars: np.recarray, field: str, astropy: bool):
     data = stars.copy()
     data[field][BAD] = -999.0
     mask = np.zeros(len(data), dtype=[(n, bool) for n in data.dtype.names])
     mask[field][BAD] = True
-    return Masked(data, mask=mask) if astropy else np.ma.masked_array(data, mask=mask)
+    return ap.Masked(data, mask=mask) if astropy else np.ma.masked_array(data, mask=mask)
 
 
 STAR_CALLS = {
@@ -137,9 +143,9 @@ STAR_CALLS = {
 @pytest.mark.parametrize("astropy", [False, True], ids=["numpy.ma", "astropy Masked"])
 @pytest.mark.parametrize("field", ["velocity", "velocity_error", "distance", "p_mem"])
 @pytest.mark.parametrize("call", sorted(STAR_CALLS))
-def test_masked_star_records_are_refused_naming_the_field_and_star(ngc288, tmp_path, call, field, astropy):
+def test_masked_star_records_are_refused_naming_the_field_and_star(ap, ngc288, tmp_path, call, field, astropy):
     function, name = STAR_CALLS[call]
-    stars = _masked_stars(ngc288, field, astropy)
+    stars = _masked_stars(ap, ngc288, field, astropy)
     with pytest.raises(ValueError, match=rf"^{name} is a masked record array with 1 masked {field} value\(s\) "
                                          rf"\(the first for star {BAD}\).*Fix: keep the stars"):
         function(stars, tmp_path)
@@ -147,9 +153,9 @@ def test_masked_star_records_are_refused_naming_the_field_and_star(ngc288, tmp_p
 
 
 @pytest.mark.parametrize("astropy", [False, True], ids=["numpy.ma", "astropy Masked"])
-def test_masked_star_records_without_masked_entries_are_their_data(ngc288, astropy):
+def test_masked_star_records_without_masked_entries_are_their_data(ap, ngc288, astropy):
     mask = np.zeros(len(ngc288), dtype=[(n, bool) for n in ngc288.dtype.names])
-    stars = Masked(ngc288, mask=mask) if astropy else np.ma.masked_array(ngc288, mask=mask)
+    stars = ap.Masked(ngc288, mask=mask) if astropy else np.ma.masked_array(ngc288, mask=mask)
     assert helpers.pmem_weighted_mean(stars) == helpers.pmem_weighted_mean(ngc288)
 
 
