@@ -597,8 +597,8 @@ def check_path(name: str, value: Any, *, file: bool = False) -> pathlib.Path:
     path = pathlib.Path(text).expanduser()
     if file:
         if path.is_dir():
-            raise IsADirectoryError(f"{name} must be a file; got {str(path)!r}, which is a folder. Fix: pass a file "
-                                    f"inside it, e.g. {str(path / 'survey.csv')!r}")
+            raise IsADirectoryError(f"{name} must be a file; got {str(path)!r}, which is a folder. Fix: pass the "
+                                    f"path of a file (inside it, e.g. {str(path / 'NAME.csv')!r})")
         parent = next((p for p in path.parents if p.exists()), None)
         if parent is not None and not parent.is_dir():
             raise NotADirectoryError(f"{name} must be a file in a folder; got {str(path)!r}, but {str(parent)!r} is "
