@@ -329,7 +329,7 @@ def test_writer_paths_that_are_no_file_name_are_refused_by_name(ngc288, path, wr
 
 
 def test_check_path_for_a_file_refuses_a_folder_and_a_file_as_folder(tmp_path):
-    with pytest.raises(IsADirectoryError, match=r"^path must be a file; got .*, which is a folder\. Fix: pass a file"):
+    with pytest.raises(IsADirectoryError, match=r"^path must be a file; got .*, which is a folder\. Fix: pass "):
         _validation.check_path("path", tmp_path, file=True)
     (tmp_path / "plain").write_text("x")
     with pytest.raises(NotADirectoryError, match=r"is a file, not a folder\. Fix: "):
