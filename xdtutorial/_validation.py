@@ -74,7 +74,8 @@ MIN_STARS_FIT = 5
 #: Beyond this speed [km/s] a value is no measurement in any unit (3000 km/s in mm/s is 3e9; this is
 #: over 3e9 times the speed of light): a corrupt or placeholder value.  Fits that work in absolute
 #: km/s (``fit_cluster``: kernel bandwidths of >= 3 km/s on an integer grid) cannot represent it; the
-#: grid index of a star overflows int64 from about 7e18 km/s.  Refused where ``max_speed`` is asked for.
+#: grid index of a star overflows int64 from about 7e18 km/s.  Refused by :func:`check_speeds`: for the
+#: stars of a cluster fit (``check_stars(..., fitted=True)``) and where ``as_velocity_arrays(max_speed=)`` asks.
 MAX_ABSURD_SPEED = 1e15
 #: The smallest Plummer scale radius a cluster fit allows [arcsec] (``ModelLimits.SCALE_CLIP[0]``):
 #: a sample whose stars all lie closer to the centre than this cannot be a cluster field in arcsec.
@@ -417,11 +418,10 @@ def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int
     value = int(value)
     if minimum is not None and value < minimum:
         raise _value_error(name, f">= {minimum}", value, f"use {name}={minimum} or more")
-    if maximum is None and name in MAX_COUNTS:
-        maximum = MAX_COUNTS[name]
-        if value > maximum:
-            raise _value_error(name, f"<= {maximum:_} (it sizes the arrays or the run time)", value,
-                               f"use {name}={maximum:_} or less; the defaults are far smaller (extra zeros?)")
+    if maximum is None and name in MAX_COUNTS and value > MAX_COUNTS[name]:
+        bound = MAX_COUNTS[name]
+        raise _value_error(name, f"<= {bound:_} (it sizes the arrays or the run time)", value,
+                           f"use {name}={bound:_} or less; the defaults are far smaller (extra zeros?)")
     if maximum is not None and value > maximum:
         raise _value_error(name, f"<= {maximum}", value, f"use {name}={maximum} or less")
     return value
@@ -740,9 +740,9 @@ def check_stars(
 ) -> np.recarray:
     """Stars as returned by the loaders: a record array with the fields used.
 
-    A masked record array (``numpy.ma``) with masked entries is refused, naming the field and
-    the first star: the stored values (often -999) would be used as data.  Without masked
-    entries it is its data.
+    A masked record array (``numpy.ma``, or astropy's ``Masked``) with masked entries in any
+    field is refused, naming the field and the first star: the stored values (often -999) would
+    be used as data.  Without masked entries it is its data.
 
     Options for the callers that need them:
 
