@@ -186,6 +186,12 @@ def test_spellings_of_one_cluster_are_one_cluster(ngc288, spelling):
     assert _validation.check_stars(stars, one_cluster=True) is not None
 
 
+@pytest.mark.parametrize("n", [0, 1])
+def test_no_star_or_one_star_is_one_cluster(ngc288, n):
+    """pmem_weighted_mean of a name with no stars (a fit's name not in the table) stays NaN, not a numpy error."""
+    assert len(_validation.check_stars(ngc288[:n], one_cluster=True)) == n
+
+
 def test_check_stars_accepts_several_clusters_unless_asked(two_clusters):
     """Callers describing one cluster opt in (fit_cluster does): a whole table stays a valid star array."""
     assert len(_validation.check_stars(two_clusters)) == len(two_clusters)

@@ -786,6 +786,8 @@ def check_stars(
 
 def _check_one_cluster(name: str, stars: np.recarray) -> None:
     """Refuse the stars of several clusters where one cluster is described (its name taken from the first star)."""
+    if len(stars) < 2:  # none or one star: one cluster at most (and np.char.replace fails on empty arrays)
+        return
     labels = np.asarray(stars.cluster).astype(str)
     keys = np.char.upper(np.char.replace(labels, " ", ""))  # "NGC 288", "ngc288" and "NGC  288" are one cluster
     unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
