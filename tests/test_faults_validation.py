@@ -334,6 +334,12 @@ def test_writer_paths_that_are_no_file_name_are_refused_by_name(ngc288, path, wr
         calls[writer]()
 
 
+@pytest.mark.parametrize("text", ["x" * 5000, "NGC 288 " * 40, "a/" + "b" * 256 + "/c.txt"])
+def test_a_name_too_long_for_any_file_system_is_refused_by_name(text):
+    with pytest.raises(ValueError, match=r"^source must be a file path whose names are at most 255 bytes long.*Fix: "):
+        helpers.read_baumgardt_table(text)
+
+
 def test_check_path_for_a_file_refuses_a_folder_and_a_file_as_folder(tmp_path):
     with pytest.raises(IsADirectoryError, match=r"^path must be a file; got .*, which is a folder\. Fix: pass "):
         _validation.check_path("path", tmp_path, file=True)

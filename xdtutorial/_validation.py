@@ -572,12 +572,17 @@ def as_legacy_seed(rng: Any, *, name: str = "rng") -> int:
 
 
 # ----------------------------------------------------------------------------- files and names
+#: The longest file or folder name most file systems allow [bytes] (NAME_MAX of Linux, macOS and Windows).
+_NAME_MAX = 255
+
+
 def check_path(name: str, value: Any, *, file: bool = False) -> pathlib.Path:
     """A file path (str or path-like).  A string holding file *contents* is refused.
 
-    Always refused: an empty path (``Path("")`` is the working directory) and a NUL character (no
-    operating system allows one).  With ``file=True`` (a file to read or to write), also an existing
-    folder, and a path under an existing *file* (a writer could not create the folder).
+    Always refused: an empty path (``Path("")`` is the working directory), a NUL character (no
+    operating system allows one) and a name longer than 255 bytes (text passed as a path?).
+    With ``file=True`` (a file to read or to write), also an existing folder, and a path under an
+    existing *file* (a writer could not create the folder).
     """
     if not isinstance(value, (str, os.PathLike)):
         fix = ("decode it or write it to a file" if isinstance(value, bytes)
@@ -595,6 +600,11 @@ def check_path(name: str, value: Any, *, file: bool = False) -> pathlib.Path:
         raise _value_error(name, "a file path without NUL characters", value,
                            f"remove the NUL (\\0) from {name}: no file system allows it")
     path = pathlib.Path(text).expanduser()
+    longest = max(path.parts, key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > _NAME_MAX:  # the OS would say "File name too long" (errno 36)
+        raise _value_error(name, f"a file path whose names are at most {_NAME_MAX} bytes long", value,
+                           f"a name of {len(os.fsencode(longest))} bytes is no file: if {name} holds text, pass its "
+                           "lines (text.splitlines()); otherwise shorten the name")
     if file:
         if path.is_dir():
             raise IsADirectoryError(f"{name} must be a file; got {str(path)!r}, which is a folder. Fix: pass the "
