@@ -288,8 +288,8 @@ def test_the_absurd_bound_leaves_the_em_fits_exact_at_any_scale(arrays):
     (lambda v, e: helpers.random_starts(v, 10**9), "n_starts"),
     (lambda v, e: helpers.init_walkers(START, 10**9), "n_walkers"),
     (lambda v, e: helpers.make_sampler(v, e, 10**9), "n_walkers"),
-    (lambda v, e: helpers.mock_cluster_field(10**10, [(10, 0.0, 40.0)], 0), "n_members"),
-    (lambda v, e: helpers.mock_cluster_field(10, [(10**10, 0.0, 40.0)], 0), r"field\[0\]\[0\] \(n_stars\)"),
+    (lambda v, e: helpers.mock_cluster_field(10**10, [(10, 0.0, 40.0)], rng=0), "n_members"),
+    (lambda v, e: helpers.mock_cluster_field(10, [(10**10, 0.0, 40.0)], rng=0), r"field\[0\]\[0\] \(n_stars\)"),
     (lambda v, e: helpers.xd_sample([1.0], [[0.0]], [[[1.0]]], 10**10), "n"),
     (lambda v, e: helpers.fit_cluster("NGC 288", n_random=10**6), "n_random"),
 ])
