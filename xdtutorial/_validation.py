@@ -19,6 +19,7 @@ from __future__ import annotations
 import numbers
 import os
 import pathlib
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +31,10 @@ from .errors import DataFormatError, ImplausibleVelocityWarning
 __all__ = [
     "MAX_PLAUSIBLE_SPEED",
     "MIN_STARS_FIT",
+    "MAX_ABSURD_SPEED",
+    "MAX_COUNTS",
+    "check_distances",
+    "check_speeds",
     "as_float_array",
     "as_velocity_arrays",
     "check_total_variance",
@@ -66,6 +71,27 @@ __all__ = [
 MAX_PLAUSIBLE_SPEED = 3000.0
 #: A two-Gaussian fit has five parameters; with fewer stars its maximum is degenerate.
 MIN_STARS_FIT = 5
+#: Beyond this speed [km/s] a value is no measurement in any unit (3000 km/s in mm/s is 3e9; this is
+#: over 3e9 times the speed of light): a corrupt or placeholder value.  Fits that work in absolute
+#: km/s (``fit_cluster``: kernel bandwidths of >= 3 km/s on an integer grid) cannot represent it; the
+#: grid index of a star overflows int64 from about 7e18 km/s.  Refused by :func:`check_speeds`: for the
+#: stars of a cluster fit (``check_stars(..., fitted=True)``) and where ``as_velocity_arrays(max_speed=)`` asks.
+MAX_ABSURD_SPEED = 1e15
+#: The smallest Plummer scale radius a cluster fit allows [arcsec] (``ModelLimits.SCALE_CLIP[0]``):
+#: a sample whose stars all lie closer to the centre than this cannot be a cluster field in arcsec.
+MIN_FIELD_RADIUS_ARCSEC = 1.0
+#: Only samples of at least this many stars are judged by the range of their distances.
+MIN_STARS_DISTANCE_CHECK = 10
+#: Upper bounds of counts that size an allocation or a run, by argument name, applied by
+#: :func:`check_int` when the caller gives no ``maximum``: a larger value is a typo (10**9 walkers is
+#: 37 GiB before the first step), which numpy would report as a raw ``MemoryError``.
+MAX_COUNTS = {
+    "n_walkers": 100_000,  # emcee: a few times the dimension (5) is usual; 1e5 walkers is 4 MB per step
+    "n_starts": 1_000_000,  # random starting points: (n_starts, 5) floats, 40 MB
+    "n_random": 1_000,  # fit_cluster's random starts: about 30 ms each, so 1000 take ~30 s
+    "n_members": 10_000_000,  # a mock sample's members: several float arrays of this length
+    "n": 10_000_000,  # samples drawn (xd_sample)
+}
 
 
 # ----------------------------------------------------------------------------- messages
@@ -118,16 +144,11 @@ def _strip_metadata(name: str, value: Any, unit: str) -> Any:
     """
     target = getattr(value, "unit", None)  # read before the mask goes: a MaskedColumn can carry both
     if np.ma.isMaskedArray(value):
-        mask = np.ma.getmaskarray(value)
-        if mask.any():
-            first = ", ".join(map(str, np.argwhere(mask)[0]))
-            raise ValueError(
-                f"{name} is a masked array with {int(mask.sum())} masked entries (the first at index {first}): "
-                f"their stored values would be fitted as data. Fix: keep only the unmasked stars, e.g. "
-                f"keep = ~np.ma.getmaskarray({name}), and pass {name}[keep] with the same selection of every "
-                "other per-star array"
-            )
+        _refuse_masked(name, np.ma.getmaskarray(value), f"keep = ~np.ma.getmaskarray({name})")
         value = np.ma.getdata(value)
+    elif _is_astropy_masked(value):  # astropy.utils.masked.Masked: np.asarray would drop its mask silently
+        _refuse_masked(name, np.asarray(value.mask, dtype=bool), f"keep = ~{name}.mask")
+        value = value.unmasked  # a Quantity stays a Quantity: its unit is converted below
     if target is None:
         return value
     if not unit:
@@ -146,8 +167,29 @@ def _strip_metadata(name: str, value: Any, unit: str) -> Any:
         ) from None
 
 
+def _is_astropy_masked(value: Any) -> bool:
+    """Whether ``value`` is an ``astropy.utils.masked.Masked`` array (or Quantity), without importing astropy."""
+    module = sys.modules.get("astropy.utils.masked")  # not imported: no such object can exist
+    return module is not None and isinstance(value, module.Masked)
+
+
+def _refuse_masked(name: str, mask: np.ndarray, keep: str) -> None:
+    """Refuse an array with masked entries: their stored values (often -999) would be fitted as data."""
+    if mask.any():
+        first = ", ".join(map(str, np.argwhere(np.atleast_1d(mask))[0]))
+        raise ValueError(
+            f"{name} is a masked array with {int(mask.sum())} masked entries (the first at index {first}): "
+            f"their stored values would be fitted as data. Fix: keep only the unmasked stars, e.g. "
+            f"{keep}, and pass {name}[keep] with the same selection of every other per-star array"
+        )
+
+
 #: Arguments that hold one value per star: only for these is a mask or ``np.full(n_stars, x)`` the fix.
 PER_STAR_NAMES = frozenset({"v", "verr", "distance", "R", "prob", "p_member", "p_member_std"})
+#: Per-star arguments for which one value shared by every star is meaningful (the same error for all).
+SHARED_VALUE_NAMES = frozenset({"verr"})
+#: The field of a star record that a per-star argument usually comes from, for the messages.
+_STAR_FIELD_OF = {"v": "velocity", "R": "distance", "distance": "distance"}
 
 
 def _bool_fix(name: str) -> str:
@@ -161,8 +203,13 @@ def _bool_fix(name: str) -> str:
 def _ndim_fix(name: str, arr: np.ndarray, ndim: int) -> str:
     """The fix for an array of the wrong number of dimensions, right for its shape and ``name``."""
     if arr.ndim == 0 and ndim == 1:
-        return (f"use np.full(n_stars, {arr.item()}) for one value per star" if name in PER_STAR_NAMES
-                else f"pass {name} as a 1-D array, e.g. [{arr.item()}] (np.atleast_1d({name}))")
+        if name in SHARED_VALUE_NAMES:  # one error for every star is a real case
+            return f"use np.full(n_stars, {arr.item()}) for the same value for every star"
+        if name in PER_STAR_NAMES:  # a measurement of each star: one number cannot stand for them all
+            field = _STAR_FIELD_OF.get(name)
+            return (f"{name} holds one measured value per star: pass the array of every star's values"
+                    f"{f' (e.g. stars.{field})' if field else ''}, not a single number")
+        return f"pass {name} as a 1-D array, e.g. [{arr.item()}] (np.atleast_1d({name}))"
     if ndim == 1 and arr.size == max(arr.shape, default=0):
         return f"flatten it with np.ravel({name})"
     if ndim == 2 and arr.ndim == 1:
@@ -233,6 +280,7 @@ def as_velocity_arrays(
     name_verr: str = "verr",
     min_stars: int = 1,
     check_plausible: bool = False,
+    max_speed: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Velocities and their 1-sigma errors [km/s] as two 1-D float arrays of equal length.
 
@@ -240,12 +288,30 @@ def as_velocity_arrays(
     mixture (a zero *total* variance is refused by :func:`check_total_variance`).  Fits pass
     ``min_stars=MIN_STARS_FIT`` and ``check_plausible=True`` (one warning per call, naming the
     first impossible star); likelihood evaluations inside samplers do not, to stay quiet.
+
+    Always refused: velocities whose range ``max(v) - min(v)`` overflows float64 (no spread, mean or
+    histogram of them is a number).  With ``max_speed`` (e.g. :data:`MAX_ABSURD_SPEED`, for fits
+    that work in absolute km/s), also any ``|v|`` or ``verr`` beyond it (:func:`check_speeds`).
+    The EM fits rescale their units and stay exact up to the float range, so they set no bound.
     """
     v = as_float_array(name_v, v, unit="km/s")
     verr = as_float_array(name_verr, verr, nonnegative=True, unit="km/s")
     if verr.shape != v.shape:
         raise _value_error(name_verr, f"one error per star, shape {v.shape} like {name_v}", _Raw(f"shape {verr.shape}"),
                            f"pass the errors of the same stars as {name_v}")
+    if max_speed is not None:
+        check_speeds(name_v, v, max_speed)
+        check_speeds(name_verr, verr, max_speed)
+    with np.errstate(over="ignore"):
+        spread = v.max() - v.min() if v.size else 0.0
+    if not np.isfinite(spread):
+        lo, hi = int(np.argmin(v)), int(np.argmax(v))
+        raise ValueError(
+            f"{name_v} must have a range max - min that is a float64 number; got {name_v}[{lo}] = {v[lo]:.6g} and "
+            f"{name_v}[{hi}] = {v[hi]:.6g} km/s, whose difference overflows. Fix: these are no velocities in "
+            f"km/s (a placeholder or corrupt value, or another unit): remove them, e.g. "
+            f"keep = np.abs({name_v}) < {MAX_PLAUSIBLE_SPEED:g}"
+        )
     if v.size < min_stars:
         raise _value_error(name_v, f"at least {min_stars} stars for a two-component fit (five parameters)",
                            v, "fit a larger sample, or use the stars' weighted mean")
@@ -261,6 +327,23 @@ def as_velocity_arrays(
                 stacklevel=3,
             )
     return v, verr
+
+
+def check_speeds(name: str, values: np.ndarray, limit: float = MAX_ABSURD_SPEED) -> None:
+    """Refuse a velocity (or velocity error) ``|x| > limit`` [km/s], naming the first such value and the unit fix.
+
+    Beyond :data:`MAX_ABSURD_SPEED` a value is no velocity in any unit (a placeholder or corrupt
+    value): fits that work in absolute km/s cannot represent it, and their arithmetic overflows.
+    """
+    bad = np.abs(values) > limit
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name}[{i}] must be at most {limit:g} km/s in size; got {values[i]:.6g} km/s ({int(bad.sum())} "
+            f"value(s) beyond {limit:g}: over 3e9 times the speed of light, which no unit slip (m/s, cm/s, mm/s) "
+            f"of a real velocity reaches). Fix: that is a placeholder or corrupt value: remove those stars, e.g. "
+            f"keep = np.abs({name}) < {MAX_PLAUSIBLE_SPEED:g}, and check the rest are in km/s"
+        )
 
 
 def check_total_variance(p: np.ndarray, verr: np.ndarray, *, name_verr: str = "verr") -> None:
@@ -325,12 +408,20 @@ def check_params(
 
 # ----------------------------------------------------------------------------- scalars
 def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    """An integer (bools and floats such as 2.0 are refused), within [minimum, maximum]."""
+    """An integer (bools and floats such as 2.0 are refused), within [minimum, maximum].
+
+    Without ``maximum``, a count named in :data:`MAX_COUNTS` (``n_walkers``, ``n_starts`` ...) is
+    bounded there: a typo such as 10**9 must not become a raw ``MemoryError`` or an endless run.
+    """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise _type_error(name, "an integer", value, f"pass {name} as an int, e.g. {minimum or 0}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise _value_error(name, f">= {minimum}", value, f"use {name}={minimum} or more")
+    if maximum is None and name in MAX_COUNTS and value > MAX_COUNTS[name]:
+        bound = MAX_COUNTS[name]
+        raise _value_error(name, f"<= {bound:_} (it sizes the arrays or the run time)", value,
+                           f"use {name}={bound:_} or less; the defaults are far smaller (extra zeros?)")
     if maximum is not None and value > maximum:
         raise _value_error(name, f"<= {maximum}", value, f"use {name}={maximum} or less")
     return value
@@ -450,7 +541,8 @@ def check_populations(name: str, value: Any) -> list[tuple[int, float, float]]:
         if isinstance(item, _NOT_ARRAYS) or not hasattr(item, "__len__") or len(item) != 3:
             raise _value_error(f"{name}[{i}]", "a tuple (n_stars, mean, sigma)", item, fix)
         n, mean, sigma = item
-        out.append((check_int(f"{name}[{i}][0] (n_stars)", n, minimum=0), check_float(f"{name}[{i}][1] (mean)", mean),
+        n = check_int(f"{name}[{i}][0] (n_stars)", n, minimum=0, maximum=MAX_COUNTS["n_members"])
+        out.append((n, check_float(f"{name}[{i}][1] (mean)", mean),
                     check_float(f"{name}[{i}][2] (sigma)", sigma, low=0.0)))
     return out
 
@@ -480,15 +572,48 @@ def as_legacy_seed(rng: Any, *, name: str = "rng") -> int:
 
 
 # ----------------------------------------------------------------------------- files and names
-def check_path(name: str, value: Any) -> pathlib.Path:
-    """A file path (str or path-like).  A string holding file *contents* is refused."""
+#: The longest file or folder name most file systems allow [bytes] (NAME_MAX of Linux, macOS and Windows).
+_NAME_MAX = 255
+
+
+def check_path(name: str, value: Any, *, file: bool = False) -> pathlib.Path:
+    """A file path (str or path-like).  A string holding file *contents* is refused.
+
+    Always refused: an empty path (``Path("")`` is the working directory), a NUL character (no
+    operating system allows one) and a name longer than 255 bytes (text passed as a path?).
+    With ``file=True`` (a file to read or to write), also an existing folder, and a path under an
+    existing *file* (a writer could not create the folder).
+    """
     if not isinstance(value, (str, os.PathLike)):
         fix = ("decode it or write it to a file" if isinstance(value, bytes)
                else f"pass {name} as a str or pathlib.Path")
         raise _type_error(name, "a file path (str or pathlib.Path)", value, fix)
     if isinstance(value, str) and "\n" in value:
         raise _value_error(name, "a file path", value, "that is the file's contents: pass its lines, text.splitlines()")
-    return pathlib.Path(value).expanduser()
+    text = os.fspath(value)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if text.strip() == "":
+        raise _value_error(name, "a non-empty path", value,
+                           'pass the file (or folder) by name; "." is the working directory, if that is meant')
+    if "\0" in text:
+        raise _value_error(name, "a file path without NUL characters", value,
+                           f"remove the NUL (\\0) from {name}: no file system allows it")
+    path = pathlib.Path(text).expanduser()
+    longest = max(path.parts, key=lambda part: len(os.fsencode(part)))
+    if len(os.fsencode(longest)) > _NAME_MAX:  # the OS would say "File name too long" (errno 36)
+        raise _value_error(name, f"a file path whose names are at most {_NAME_MAX} bytes long", value,
+                           f"a name of {len(os.fsencode(longest))} bytes is no file: if {name} holds text, pass its "
+                           "lines (text.splitlines()); otherwise shorten the name")
+    if file:
+        if path.is_dir():
+            raise IsADirectoryError(f"{name} must be a file; got {str(path)!r}, which is a folder. Fix: pass the "
+                                    f"path of a file (inside it, e.g. {str(path / 'NAME.csv')!r})")
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise NotADirectoryError(f"{name} must be a file in a folder; got {str(path)!r}, but {str(parent)!r} is "
+                                     "a file, not a folder. Fix: choose another folder for the file")
+    return path
 
 
 def check_cluster_name(name: str, value: Any) -> str:
@@ -512,7 +637,7 @@ def check_path_or_name(value: Any, *, name: str = "cluster") -> tuple[str, Any]:
     must not replace the cluster.  Files are passed as ``pathlib.Path``.
     """
     if isinstance(value, np.ndarray) and value.dtype.names:
-        return "stars", check_stars(value, name=name)
+        return "stars", check_stars(value, name=name, one_cluster=True, fitted=True)
     if isinstance(value, os.PathLike):
         return "path", pathlib.Path(value)
     if isinstance(value, str):
@@ -615,13 +740,99 @@ _TABLE_FIELDS = ("cluster", "velocity", "velocity_error", "distance", "p_mem")
 _STAR_FIELDS = ("velocity", "velocity_error", "distance")
 
 
-def check_stars(value: Any, *, name: str = "stars", fields: tuple[str, ...] = _STAR_FIELDS) -> np.recarray:
-    """Stars as returned by the loaders: a record array with the fields used."""
+def check_stars(
+    value: Any,
+    *,
+    name: str = "stars",
+    fields: tuple[str, ...] = _STAR_FIELDS,
+    one_cluster: bool = False,
+    fitted: bool = False,
+) -> np.recarray:
+    """Stars as returned by the loaders: a record array with the fields used.
+
+    A masked record array (``numpy.ma``, or astropy's ``Masked``) with masked entries in any
+    field is refused, naming the field and the first star: the stored values (often -999) would
+    be used as data.  Without masked entries it is its data.
+
+    Options for the callers that need them:
+
+    * ``one_cluster``: the stars of several clusters (distinct ``cluster`` values, compared without
+      case or spaces) are refused, with the selection that keeps one.  For functions that describe
+      *one* cluster: ``fit_cluster`` (through :func:`check_path_or_name`), ``write_member_catalogue``,
+      ``pmem_weighted_mean``.
+    * ``fitted``: the values must be fit for a cluster fit: velocities and errors within
+      :data:`MAX_ABSURD_SPEED` (:func:`check_speeds`) and distances in arcsec (:func:`check_distances`).
+    """
     names = getattr(getattr(value, "dtype", None), "names", None) or ()
     if not isinstance(value, np.ndarray) or not set(fields) <= set(names):
         raise _type_error(name, f"a record array of stars with fields {', '.join(fields)}", value,
                           "pass the result of load_cluster(), load_cluster_file() or mock_cluster_field()")
-    return value.view(np.recarray)
+    numpy_masked = np.ma.isMaskedArray(value)
+    if numpy_masked or _is_astropy_masked(value):  # np.asarray and .view would drop the mask silently
+        mask = np.ma.getmaskarray(value) if numpy_masked else np.asarray(value.mask)
+        for field in names:
+            if mask[field].any():
+                i = int(np.flatnonzero(np.atleast_1d(mask[field]))[0])
+                keep = (f"np.ma.getmaskarray({name}[{field!r}])" if numpy_masked else f"{name}[{field!r}].mask")
+                data = f"np.ma.getdata({name})" if numpy_masked else f"{name}.unmasked"
+                raise ValueError(
+                    f"{name} is a masked record array with {int(mask[field].sum())} masked {field} value(s) (the "
+                    f"first for star {i}): their stored values would be used as data. Fix: keep the stars whose "
+                    f"values are present, e.g. {name} = {name}[~{keep}], or use the stored values on purpose "
+                    f"({data}) after checking them"
+                )
+        value = np.ma.getdata(value) if numpy_masked else value.unmasked
+    stars = value.view(np.recarray)
+    if one_cluster and "cluster" in names:
+        _check_one_cluster(name, stars)
+    if fitted:
+        for field in ("velocity", "velocity_error"):  # named as the fields: fit_cluster's arguments are the stars
+            if field in names:
+                check_speeds(field, as_float_array(field, stars[field]))
+        if "distance" in names:
+            check_distances("distance", stars.distance)
+    return stars
+
+
+def _check_one_cluster(name: str, stars: np.recarray) -> None:
+    """Refuse the stars of several clusters where one cluster is described (its name taken from the first star)."""
+    if len(stars) < 2:  # none or one star: one cluster at most (and np.char.replace fails on empty arrays)
+        return
+    labels = np.asarray(stars.cluster).astype(str)
+    keys = np.char.upper(np.char.replace(labels, " ", ""))  # "NGC 288", "ngc288" and "NGC  288" are one cluster
+    unique, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if unique.size > 1:
+        order = np.argsort(first)  # in the order the stars come
+        listed = ", ".join(f"{str(labels[first[k]])!r} ({counts[k]} stars)" for k in order[:5])
+        more = f" and {unique.size - 5} more" if unique.size > 5 else ""
+        raise ValueError(
+            f"{name} must be the stars of one cluster; got {unique.size} clusters: {listed}{more}. A fit of them "
+            f"together would be reported under the first name. Fix: select one cluster, e.g. "
+            f'stars[stars.cluster == "{labels[first[order[0]]]}"], or fit each with survey()'
+        )
+
+
+def check_distances(name: str, value: Any) -> np.ndarray:
+    """Projected distances from the cluster centre [arcsec] (>= 0, finite) that can be arcsec.
+
+    A sample of at least :data:`MIN_STARS_DISTANCE_CHECK` stars that all lie within
+    :data:`MIN_FIELD_RADIUS_ARCSEC` of the centre (the smallest Plummer scale a fit allows) is
+    refused: such distances are degrees or arcmin, or missing (all zero).  Returns the float array.
+    """
+    R = as_float_array(name, value, nonnegative=True)
+    if R.size < MIN_STARS_DISTANCE_CHECK or R.max() >= MIN_FIELD_RADIUS_ARCSEC:
+        return R
+    if R.max() == 0:
+        raise ValueError(
+            f"{name} must be projected distances from the cluster centre in arcsec; got all {R.size} equal to 0, "
+            "so the stars' positions are missing. Fix: pass each star's distance in arcsec; to fit the velocities "
+            "alone (no membership profile), use em_fit(v, verr, random_starts(v, 1)[0])"
+        )
+    raise ValueError(
+        f"{name} must be projected distances from the cluster centre in arcsec; got all {R.size} within "
+        f"{MIN_FIELD_RADIUS_ARCSEC:g} arcsec (the largest {R.max():.4g}), inside the smallest Plummer scale a fit "
+        f"allows. Fix: these look like degrees: multiply by 3600 ({name} * 3600; arcmin: * 60)"
+    )
 
 
 #: Methods of scipy.optimize.minimize that need an analytic Jacobian (and the trust-region ones a
