@@ -348,3 +348,40 @@ def test_check_path_for_a_file_refuses_a_folder_and_a_file_as_folder(tmp_path):
         _validation.check_path("path", tmp_path / "plain" / "out.csv", file=True)
     assert _validation.check_path("path", tmp_path / "new" / "out.csv", file=True) == tmp_path / "new" / "out.csv"
     assert _validation.check_path("results", tmp_path) == tmp_path  # folders stay valid where a folder is meant
+
+
+# ------------------------------------------------------------ the call sites (applied at merge)
+def _write_cluster_file(path: pathlib.Path, stars: np.recarray, distance: np.ndarray) -> pathlib.Path:
+    rows = [f"{i} 0 0 0 {d:.9g} {v:.4f} {e:.4f}" for i, (d, v, e) in
+            enumerate(zip(distance, stars.velocity, stars.velocity_error, strict=True))]
+    path.write_text("header\nheader\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("factor", [1 / 3600, 0.0], ids=["degrees", "all zero"])
+def test_fit_cluster_of_a_file_refuses_distances_that_cannot_be_arcsec(ngc288, tmp_path, factor):
+    path = _write_cluster_file(tmp_path / "mine.txt", ngc288, ngc288.distance * factor)
+    with pytest.raises(ValueError, match=r"^distance must be projected distances from the cluster centre in arcsec"):
+        helpers.fit_cluster(path)
+
+
+@pytest.mark.parametrize("call", [
+    lambda s, tmp: helpers.write_member_catalogue(tmp / "m.csv", s, np.full(len(s), 0.9), np.full(len(s), 0.01)),
+    lambda s, tmp: helpers.pmem_weighted_mean(s),
+], ids=["write_member_catalogue", "pmem_weighted_mean"])
+def test_one_cluster_functions_refuse_stars_of_several_clusters(two_clusters, tmp_path, call):
+    with pytest.raises(ValueError, match=r'^stars must be the stars of one cluster.*stars\[stars.cluster == "NGC 288"'):
+        call(two_clusters, tmp_path)
+    assert not (tmp_path / "m.csv").exists()
+
+
+@pytest.mark.parametrize("call", [
+    lambda d, s: helpers.write_survey_csv(d, [], helpers.load_table()),
+    lambda d, s: helpers.write_member_catalogue(d, s, np.full(len(s), 0.9), np.full(len(s), 0.01)),
+    lambda d, s: helpers.load_table(d),
+    lambda d, s: helpers.load_cluster_file(d),
+], ids=["write_survey_csv", "write_member_catalogue", "load_table", "load_cluster_file"])
+def test_a_folder_given_as_a_file_is_called_a_folder(ngc288, tmp_path, call):
+    with pytest.raises(IsADirectoryError, match=r"^path must be a file; got .*, which is a folder\. Fix: pass "):
+        call(tmp_path, ngc288)
+    assert list(tmp_path.iterdir()) == []  # nothing written beside it

@@ -179,7 +179,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
         The compilation, for the P_Mem-weighted comparison velocity.
     """
 
-    path = check_path("path", path)
+    path = check_path("path", path, file=True)
     if isinstance(fits, (str, bytes, ClusterFit)) or not hasattr(fits, "__iter__"):
         raise TypeError(f"fits must be a list of ClusterFit (from survey()); got {fits!r:.80}. Fix: fits=[fit, ...]")
     fits = list(fits)
@@ -272,8 +272,8 @@ def write_member_catalogue(
         ``p_member`` or ``p_member_std`` does not have one finite value per
         star, a probability outside [0, 1], or ``threshold`` outside [0, 1].
     """
-    path = check_path("path", path)
-    stars = check_stars(stars)
+    path = check_path("path", path, file=True)
+    stars = check_stars(stars, one_cluster=True)
     p_member = check_unit_interval_array("p_member", p_member, n=len(stars))
     p_member_std = as_float_array("p_member_std", p_member_std, nonnegative=True)
     if p_member_std.size and p_member_std.max() > 0.5:  # the spread of a number in [0, 1] is at most 1/2

@@ -60,7 +60,13 @@ import numpy as np
 from scipy.special import expit
 
 from ._numerics import RNGLike, as_generator, invert_information
-from ._validation import as_float_array, check_int, check_path_or_name, check_positive_int
+from ._validation import (
+    check_distances,
+    check_int,
+    check_path_or_name,
+    check_positive_int,
+    check_speeds,
+)
 from .data import MAX_DISTANCE_ARCSEC, BaumgardtTable, load_cluster, load_cluster_file
 from .errors import EMConvergenceWarning, EMFailure
 from .intervals import _marginal_intervals
@@ -500,7 +506,9 @@ def _read_sample(cluster: object, table: BaumgardtTable | None) -> Sample:
         stars = load_cluster(cluster, table)
         name = str(stars.cluster[0])  # "ngc288" is "NGC 288"
     v, verr = validate_data(stars.velocity, stars.velocity_error)
-    R = as_float_array("distance", stars.distance, nonnegative=True)
+    check_speeds("velocity", v)  # names and files too (record arrays were checked by check_path_or_name)
+    check_speeds("velocity_error", verr)
+    R = check_distances("distance", stars.distance)
     if v.size < 10:
         raise ValueError(f"{name}: {v.size} stars; at least 10 are needed to fit this model")
     far = int(np.argmax(R))

@@ -391,7 +391,7 @@ def read_baumgardt_table(
         ``source`` is neither a path nor a sequence of str.
     """
     if isinstance(source, (str, os.PathLike)):
-        path = check_path("source", source)
+        path = check_path("source", source, file=True)
         name = str(path)
         lines = read_text(path, encoding="ascii").splitlines()
     else:
@@ -471,7 +471,7 @@ def load_table(path: str | os.PathLike[str] | None = None) -> BaumgardtTable:
     FileNotFoundError
         No file at ``path`` (the message names it and the working directory).
     """
-    p = check_path("path", path) if path is not None else fetch_data()
+    p = check_path("path", path, file=True) if path is not None else fetch_data()
     if p.exists() and not p.is_file() and not p.is_dir():
         raise DataFormatError(
             f"{p} is not a regular file (a FIFO, socket or device), so it is not read: it could block or never "
@@ -583,7 +583,7 @@ def load_cluster_file(
         "header" line that reads as a data row (the file has no header: pass
         ``skiprows=0``).  Every message names the file.
     """
-    path = check_path("path", path)
+    path = check_path("path", path, file=True)
     skiprows = check_int("skiprows", skiprows, minimum=0)
     usecols = check_columns("usecols", usecols, what=("distance", "velocity", "error"))
     rows = []
@@ -646,7 +646,7 @@ def pmem_weighted_mean(stars: np.recarray) -> float:
     float
         The weighted mean [km/s]; NaN when every ``p_mem`` is 0.
     """
-    stars = check_stars(stars, fields=("velocity", "p_mem"))
+    stars = check_stars(stars, fields=("velocity", "p_mem"), one_cluster=True)
     w = np.asarray(stars.p_mem, dtype=float)
     return float(np.average(stars.velocity, weights=w)) if w.sum() > 0 else float("nan")
 
