@@ -66,7 +66,6 @@ from ._validation import (
     check_probability,
 )
 from .data import STAR_DTYPE
-from .errors import EMFailure
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
@@ -186,36 +185,6 @@ def _split_broadest(st: _MembershipState) -> _MembershipState:
     fw = np.r_[st.fw, 0.5 * st.fw[k - 1]]
     fw[k - 1] *= 0.5
     return _MembershipState(mu, sig, fw, st.alpha, st.log_a)
-
-
-def _label_swaps(
-    st: _MembershipState, v: np.ndarray, verr_var: np.ndarray, R: np.ndarray, limits: dict[str, float]
-) -> list[tuple[_MembershipState, float]]:
-    """Fits restarted with the cluster and one field Gaussian exchanged; (state, ln L) of each.
-
-    With a flat membership profile the model is a plain Gaussian mixture, in
-    which any Gaussian narrower than the width cap could be the cluster: EM
-    can end with a dominant field population in the cluster's place and the
-    real cluster in a field Gaussian.  So when the best fit's profile is flat
-    (the Plummer scale at its upper limit), each field Gaussian narrower than
-    the cap is tried as the cluster, from a concentrated start.
-    """
-    out: list[tuple[_MembershipState, float]] = []
-    if st.log_a < _LOG_A_LIMITS[1] - 1e-6:
-        return out
-    for k in range(1, st.mu.size):
-        if st.sig[k] >= limits["cluster_sigma_cap"]:
-            continue
-        start = st.copy()
-        start.mu[[0, k]], start.sig[[0, k]] = st.mu[[k, 0]], st.sig[[k, 0]]
-        start.sig[k] = max(start.sig[k], limits["field_sigma_floor"])
-        start.alpha, start.log_a = 0.0, float(np.log(max(np.quantile(R, 0.25), 1.0)))
-        try:
-            fit, ll, _, _ = _generalised_em(start, v, verr_var, R, max_iter=3000, accelerate=True, **limits)
-        except EMFailure:
-            continue
-        out.append((fit, ll))
-    return out
 
 
 def _to_unconstrained(st: _MembershipState) -> np.ndarray:
