@@ -39,3 +39,16 @@ def test_mock_cluster_field_has_the_requested_populations():
     # an int seed is the stream of default_rng(seed)
     again = helpers.mock_cluster_field(50, [(30, 10.0, 20.0)], rng=np.random.default_rng(7), r_scale=50.0, r_max=500.0)
     np.testing.assert_array_equal(stars.velocity, again.velocity)
+
+
+@pytest.mark.parametrize("name", ["mock", "a mock cluster with a long name", "NGC 288 (mock, seed 12345)"])
+def test_a_mock_keeps_its_whole_name(name):
+    """Issue 18: mock names were cut to the compilation's 9 characters; the field is now as wide as the name."""
+    stars = helpers.mock_cluster_field(5, [(5, 0.0, 30.0)], rng=0, name=name)
+    assert set(stars.cluster) == {name}
+
+
+@pytest.mark.parametrize("name", ["", "  ", 7, None])
+def test_a_mock_name_must_be_a_non_empty_string(name):
+    with pytest.raises(TypeError, match=r"^name must be a non-empty str"):
+        helpers.mock_cluster_field(5, [(5, 0.0, 30.0)], rng=0, name=name)

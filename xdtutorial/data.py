@@ -248,6 +248,12 @@ STAR_DTYPE = np.dtype(
      ("k_mag_error", "f8"), ("p_mem", "f8"), ("n_rv", "i4"), ("p_single", "f8"), ("line", "i4")]
 )
 
+def star_dtype(name: str) -> np.dtype:
+    """:data:`STAR_DTYPE` with a ``cluster`` field wide enough for ``name`` (the compilation's names fit in 9
+    characters; a file's stem or a mock's name keeps every character)."""
+    return np.dtype([(n, f"U{max(9, len(name))}" if n == "cluster" else t) for n, t in STAR_DTYPE.descr])
+
+
 #: Rows with a projected distance beyond this [arcsec] (5 degrees) cannot belong
 #: to a globular-cluster field and are skipped (the 2019 snapshot has one:
 #: an NGC 6316 placeholder row at 546830 arcsec, with NRV = 0).
@@ -625,7 +631,7 @@ def load_cluster_file(
     if not rows:
         raise DataFormatError(f"{path}: no data rows after {skiprows} header lines")
     # the compilation's names fit in 9 characters; a file's stem keeps every character
-    dtype = np.dtype([(n, f"U{max(9, len(path.stem))}" if n == "cluster" else t) for n, t in STAR_DTYPE.descr])
+    dtype = star_dtype(path.stem)
     return np.array(rows, dtype=dtype).view(np.recarray)
 
 

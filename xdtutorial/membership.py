@@ -65,7 +65,7 @@ from ._validation import (
     check_positive_float,
     check_probability,
 )
-from .data import STAR_DTYPE
+from .data import star_dtype
 
 
 def _velocity_clumps(v: np.ndarray, bandwidth: float, n_max: int = 3) -> list[float]:
@@ -342,7 +342,7 @@ def mock_cluster_field(
     err_range : (float, float), default=(0.5, 3.0)
         Range of the velocity errors [km/s].
     name : str, default="mock"
-        Value of the ``cluster`` field.
+        Value of the ``cluster`` field, kept whole (the field is as wide as the name).
 
     Returns
     -------
@@ -367,6 +367,9 @@ def mock_cluster_field(
     r_scale = check_positive_float("r_scale", r_scale)
     r_max = check_positive_float("r_max", r_max)
     err_range = check_pair("err_range", err_range, low=0.0, allow_equal=True)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"name must be a non-empty str (the cluster field of every star); got {name!r}. "
+                        'Fix: e.g. name="mock 1"')
     rng = as_generator(rng)
     r_mem = _plummer_radii(n_members, r_scale, r_max, rng)
     v_true = [rng.normal(mean, dispersion, n_members)]
@@ -378,7 +381,7 @@ def mock_cluster_field(
         member.append(np.zeros(n_f))
     v_true, R, member = np.concatenate(v_true), np.concatenate(r_all), np.concatenate(member)
     verr = rng.uniform(*err_range, v_true.size)
-    stars = np.zeros(v_true.size, dtype=STAR_DTYPE).view(np.recarray)
+    stars = np.zeros(v_true.size, dtype=star_dtype(name)).view(np.recarray)
     stars.cluster, stars.velocity, stars.velocity_error = name, v_true + verr * rng.standard_normal(v_true.size), verr
     stars.distance, stars.p_mem, stars.n_rv, stars.line = R, member, 1, np.arange(v_true.size) + 1
     for f in ("ra", "dec", "j_mag", "j_mag_error", "k_mag", "k_mag_error", "p_single"):
