@@ -15,7 +15,7 @@ It is a pipeline of named stages, each taking and returning small frozen records
     models    = _fit_models(sample, ...)                       -> ModelTried, one per number of field Gaussians
     chosen    = _choose_model(sample, models, criteria)        -> ChosenModel (BIC; a collapse retried)
     curvature = _curvature(sample, chosen)                     -> Curvature (clips held fixed)
-    evidence  = _gather_evidence(sample, chosen, curvature, .) -> verdict.Evidence
+    evidence  = _gather_evidence(sample, models, chosen, ...)  -> verdict.Evidence
     intervals = _intervals(sample, chosen, curvature, ...)     -> Intervals (posterior only if worth it)
     verdict   = judge(evidence with the intervals' mean error) -> verdict.Verdict
 
@@ -94,6 +94,7 @@ from .verdict import (  # noqa: F401  (re-exported: the verdict's names were def
     ModelLimits,
     Problem,
     ReliabilityCriteria,
+    RivalModel,
     Verdict,
     _check_criteria,
     dispersion_verdict,
@@ -369,7 +370,7 @@ def fit_cluster(
             EMConvergenceWarning, stacklevel=2,
         )
     curvature = _curvature(sample, chosen)
-    evidence = _gather_evidence(sample, chosen, curvature, criteria.limits)
+    evidence = _gather_evidence(sample, models, chosen, curvature, criteria)
     # the posterior intervals cost many fits: computed only for a fit that passes every other rule
     worth_profiling = judge(evidence, criteria).reliable and (
         chosen.members < criteria.profile_below_members or curvature.unresolved
@@ -606,9 +607,18 @@ def _curvature(sample: Sample, chosen: ChosenModel) -> Curvature:
     return Curvature(fixed, mean_err, disp_err, scale_clip, p0_at_clip, unresolved, problem)
 
 
-def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, limits: ModelLimits) -> Evidence:
+def _gather_evidence(
+    sample: Sample, models: tuple[ModelTried, ...], chosen: ChosenModel, curvature: Curvature,
+    criteria: ReliabilityCriteria,
+) -> Evidence:
     """The facts the verdict judges; the one fit here is the likelihood-ratio test against a flat profile."""
-    st, ll = chosen.state, chosen.log_likelihood
+    st, ll, limits = chosen.state, chosen.log_likelihood, criteria.limits
+    others = []
+    for m in models:
+        q = _memberships(m.state, sample.v, sample.verr_var, sample.R)
+        if m is not chosen.model and not _is_collapsed(m.state, q, sample.verr, criteria):
+            others.append(RivalModel(m.n_field, float(m.state.mu[0]), float(m.state.sig[0]), float(q.sum()),
+                                     float(m.bic - chosen.model.bic)))
     flat = st.copy()
     flat.log_a = _LOG_A_LIMITS[1]
     try:
@@ -621,7 +631,7 @@ def _gather_evidence(sample: Sample, chosen: ChosenModel, curvature: Curvature, 
         scale_clip=curvature.scale_clip, p0_at_clip=curvature.p0_at_clip,
         solutions=tuple((float(s.state.mu[0]), float(s.log_likelihood)) for s in chosen.solutions),
         collapse=chosen.collapse, set_aside=chosen.set_aside, not_converged=chosen.not_converged,
-        curvature_problem=curvature.problem,
+        curvature_problem=curvature.problem, other_models=tuple(others),
     )
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -134,6 +135,14 @@ class ReliabilityCriteria:
         concentrated towards the centre (about 95 % for 2 extra parameters).
     ambiguity_dlnl : float, default=3.0
         A different cluster velocity within this much ln L is a rival.
+    rival_dbic : float, default=10.0
+        A model with another number of field Gaussians whose BIC is less than this above the chosen
+        one's, and whose cluster is narrower by more than ``rival_dispersion_ratio``, is a rival: a
+        BIC difference below 10 is not decisive (Kass & Raftery 1995, J. Am. Stat. Assoc. 90, 773:
+        "very strong" evidence starts at 10), and BIC, which charges every field Gaussian
+        ``1.5 ln N``, is slow to split off a narrow cluster from a field population at its velocity.
+    rival_dispersion_ratio : float, default=2.0
+        How much narrower (a factor) a rival model's cluster must be to make the fit ambiguous.
     profile_below_members : float, default=100.0
         Below this many expected members, the intervals of the mean and the dispersion are the
         quantiles of their marginal posteriors (:mod:`xdtutorial.intervals`) instead of the
@@ -155,6 +164,8 @@ class ReliabilityCriteria:
     max_mean_err: float = 3.0
     concentration_2dlnl: float = 6.0
     ambiguity_dlnl: float = 3.0
+    rival_dbic: float = 10.0
+    rival_dispersion_ratio: float = 2.0
     profile_below_members: float = 100.0
     dispersion_min_members: float = 15.0
     dispersion_max_ratio: float = 3.0
@@ -166,6 +177,11 @@ class ReliabilityCriteria:
             raise TypeError(
                 f"ReliabilityCriteria.limits = {self.limits!r}: pass a ModelLimits, "
                 "e.g. ReliabilityCriteria(limits=ModelLimits(cluster_sigma_cap=30))"
+            )
+        if self.rival_dispersion_ratio <= 1:
+            raise ValueError(
+                f"ReliabilityCriteria.rival_dispersion_ratio = {self.rival_dispersion_ratio!r}: a factor by which "
+                "a rival's cluster is narrower must be larger than 1 (default 2)"
             )
         if self.dispersion_max_ratio <= 1:
             raise ValueError(
@@ -309,6 +325,16 @@ class Collapse:
     retried: bool
 
 
+class RivalModel(NamedTuple):
+    """The best solution of a model with another number of field Gaussians than the chosen one."""
+
+    n_field: int
+    mean: float
+    dispersion: float
+    members: float
+    delta_bic: float  # its BIC minus the chosen model's
+
+
 @dataclasses.dataclass(frozen=True)
 class Evidence:
     """The facts about a chosen model that its verdict judges (a record of fit_cluster's stages).
@@ -345,6 +371,8 @@ class Evidence:
         definite", "not finite"), or None when it was.
     mean_err : float or None
         The final error of the mean (from the interval stage) [km/s]; None before that stage.
+    other_models : tuple of RivalModel
+        The best solution of every other model tried (another number of field Gaussians), not collapsed.
     """
 
     n_stars: int
@@ -362,6 +390,7 @@ class Evidence:
     not_converged: str | None = None
     curvature_problem: str | None = None
     mean_err: float | None = None
+    other_models: tuple[RivalModel, ...] = ()
 
     @property
     def unresolved(self) -> bool:
@@ -472,13 +501,24 @@ def _not_concentrated(e: Evidence, c: ReliabilityCriteria) -> str | None:
 
 
 def _ambiguous(e: Evidence, c: ReliabilityCriteria) -> str | None:
+    # a rival velocity in the chosen model, or a much narrower cluster in a model with another field
     tol = e.same_mean_tolerance
     rivals = [(ll, mu) for mu, ll in e.solutions
               if e.log_likelihood - ll < c.ambiguity_dlnl and abs(mu - e.mean) > tol]
-    if not rivals:
+    if rivals:
+        other = max(rivals, key=lambda r: r[0])[1]
+        return f"ambiguous: a cluster at {other:.1f} km/s fits almost as well as one at {e.mean:.1f} km/s"
+    narrower = [m for m in e.other_models if m.delta_bic < c.rival_dbic and round(m.members, 1) >= c.min_members
+                and m.dispersion * c.rival_dispersion_ratio < e.dispersion]
+    if not narrower:
         return None
-    other = max(rivals, key=lambda r: r[0])[1]
-    return f"ambiguous: a cluster at {other:.1f} km/s fits almost as well as one at {e.mean:.1f} km/s"
+    m = min(narrower, key=lambda r: r.delta_bic)
+    return (
+        f"ambiguous: with {m.n_field} field Gaussian{'s' * (m.n_field > 1)} (BIC higher by only "
+        f"{m.delta_bic:.1f}) the cluster is {m.dispersion:.1f} km/s wide with {m.members:.1f} members, not "
+        f"{e.dispersion:.1f} km/s with {e.members:.1f}: a field population at the cluster's velocity may be "
+        "counted as members"
+    )
 
 
 def _mean_uncertain(e: Evidence, c: ReliabilityCriteria) -> str | None:
