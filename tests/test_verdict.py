@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import helpers
-from xdtutorial.verdict import RULES, Collapse, Evidence, judge
+from xdtutorial.verdict import RULES, Collapse, Evidence, RivalModel, judge
 
 Problem, Flag = helpers.Problem, helpers.Flag
 
@@ -47,6 +47,8 @@ def test_a_good_fit_is_reliable_and_says_ok():
         ({"flat_2dlnl": 5.9, "members": 199.0}, Problem.NOT_CONCENTRATED, "does not dominate"),
         ({"flat_2dlnl": 5.9, "scale_clip": 1}, Problem.NOT_CONCENTRATED, "its profile is flat"),
         ({"solutions": ((-44.5, -1300.0), (30.0, -1302.9))}, Problem.AMBIGUOUS, "a cluster at 30.0 km/s"),
+        ({"other_models": (RivalModel(2, -44.0, 1.39, 80.0, 9.99),)}, Problem.AMBIGUOUS,
+         "with 2 field Gaussians (BIC higher by only 10.0) the cluster is 1.4 km/s wide with 80.0 members"),
         ({"mean_err": 3.01}, Problem.MEAN_UNCERTAIN, "uncertain by 3.0 km/s"),
     ],
 )
@@ -66,6 +68,10 @@ def test_each_rule_on_its_own(change, problem, word):
         {"flat_2dlnl": 6.0, "scale_clip": 1},  # concentrated at the threshold
         {"solutions": ((-44.5, -1300.0), (30.0, -1303.0))},  # a rival exactly ambiguity_dlnl worse
         {"solutions": ((-44.5, -1300.0), (-40.0, -1300.1))},  # within 5 km/s: the same cluster
+        {"other_models": (RivalModel(2, -44.0, 1.4, 80.0, 9.9),)},  # narrower by exactly rival_dispersion_ratio
+        {"other_models": (RivalModel(2, -44.0, 1.0, 80.0, 10.0),)},  # a BIC exactly rival_dbic worse
+        {"other_models": (RivalModel(2, -44.0, 1.0, 5.94, 1.0),)},  # a rival needs min_members (as printed)
+        {"other_models": (RivalModel(0, -44.0, 9.0, 80.0, 1.0),)},  # a wider rival is not one
         {"mean_err": 3.0},
         {"mean_err": None, "curvature_mean_err": 9.0},  # before the interval stage the mean is not judged
     ],

@@ -684,7 +684,8 @@ def _result(
         f"errors deconvolved; {n_field} chosen by BIC among 1-{models[-1].n_field} tried"
     )
     citable, why = dispersion_verdict(verdict.reliable, chosen.members, float(st.sig[0]), intervals.dispersion95,
-                                      criteria=criteria, calibrated=not intervals.note)
+                                      criteria=criteria, calibrated=not intervals.note,
+                                      scale_over_footprint=float(np.exp(st.log_a)) / float(sample.R.max()))
     reason = verdict.reason if not intervals.note else (
         intervals.note if verdict.reason == "ok" else f"{verdict.reason}; {intervals.note}"
     )

@@ -155,6 +155,9 @@ class ReliabilityCriteria:
     dispersion_max_ratio : float, default=3.0
         Largest ratio of the upper to the lower end of the dispersion's 95 % interval for a
         citable dispersion; see :func:`dispersion_verdict`.
+    dispersion_max_scale : float, default=0.5
+        Largest ratio of the Plummer scale to the footprint's radius (the largest projected distance
+        fitted) for a citable dispersion; see :func:`dispersion_verdict`.
     limits : ModelLimits, default=MODEL_LIMITS
         The model's width cap and floor (they change the fit);
         ``criteria.cluster_sigma_cap`` and ``criteria.field_sigma_floor`` read them.
@@ -169,6 +172,7 @@ class ReliabilityCriteria:
     profile_below_members: float = 100.0
     dispersion_min_members: float = 15.0
     dispersion_max_ratio: float = 3.0
+    dispersion_max_scale: float = 0.5
     limits: ModelLimits = MODEL_LIMITS
 
     def __post_init__(self) -> None:
@@ -212,6 +216,7 @@ def dispersion_verdict(
     *,
     criteria: ReliabilityCriteria = RELIABILITY,
     calibrated: bool = True,
+    scale_over_footprint: float = 0.0,
 ) -> tuple[bool, str]:
     """Whether a fit's dispersion is a measurement to cite, separately from its mean.
 
@@ -243,7 +248,20 @@ def dispersion_verdict(
        the cap is cut by the model, not by the data;
     6. the interval comes from the construction that the mocks calibrate (``calibrated``): below
        ``profile_below_members`` members, :func:`fit_cluster` passes False when the marginal
-       posterior failed and it fell back to the curvature's intervals (the fit's reason says why).
+       posterior failed and it fell back to the curvature's intervals (the fit's reason says why);
+    7. the cluster is concentrated within the footprint: its Plummer scale is at most
+       ``dispersion_max_scale`` (0.5) of the largest projected distance fitted, so the footprint
+       reaches two scales and holds 80 % of a Plummer cluster's members (R^2 / (R^2 + a^2)), and its
+       surface density falls 25-fold from the centre to the edge. Then the distances, not only the
+       velocities, tell members from field stars. With a flatter profile a field population at the
+       cluster's velocity and some 10-20 km/s wide is taken for members, and the dispersion comes out
+       too large. On the first 40 of tests/calibration_checks.py's ``cold_field_mock`` s (a field
+       population 8-25 km/s wide within 10 km/s of the cluster's velocity), 8 fits would cite a
+       dispersion more than 1.4 times the truth without this rule: 6 of them with a scale of 0.47-1.38
+       footprints (up to 2.3 times the truth), 2 with 0.10-0.13 (1.4 and 1.5 times); of the 17 within
+       1.4 times the truth, one has a scale above 0.2 footprints (0.74). The rule refuses 5 of the 8
+       (the one left, at 0.47, is 1.8 times the truth). Among the real clusters whose dispersion was
+       citable, only Lil 1 (0.59) has a scale above half its footprint.
 
     Parameters
     ----------
@@ -259,6 +277,9 @@ def dispersion_verdict(
         The thresholds.
     calibrated : bool, default=True
         Whether the interval is one whose coverage the calibration mocks check.
+    scale_over_footprint : float, default=0.0
+        The Plummer scale over the largest projected distance fitted (:attr:`ClusterFit.r_scale` /
+        ``R.max()``); the default passes rule 7.
 
     Returns
     -------
@@ -286,6 +307,12 @@ def dispersion_verdict(
         return False, f"the dispersion's 95 % interval reaches the width cap ({criteria.cluster_sigma_cap:g} km/s)"
     if not calibrated:
         return False, "the dispersion's interval is the curvature's fall-back, not calibrated for so few members"
+    if not scale_over_footprint <= criteria.dispersion_max_scale:
+        return False, (
+            f"the cluster's Plummer scale is {scale_over_footprint:.2f} of the footprint's radius (more than "
+            f"{criteria.dispersion_max_scale:g}): the distances barely tell members from a field population at "
+            "the cluster's velocity, which would widen the dispersion"
+        )
     return True, "ok"
 
 
