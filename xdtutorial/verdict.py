@@ -256,12 +256,14 @@ def dispersion_verdict(
        velocities, tell members from field stars. With a flatter profile a field population at the
        cluster's velocity and some 10-20 km/s wide is taken for members, and the dispersion comes out
        too large. On the first 40 of tests/calibration_checks.py's ``cold_field_mock`` s (a field
-       population 8-25 km/s wide within 10 km/s of the cluster's velocity), 8 fits would cite a
-       dispersion more than 1.4 times the truth without this rule: 6 of them with a scale of 0.47-1.38
-       footprints (up to 2.3 times the truth), 2 with 0.10-0.13 (1.4 and 1.5 times); of the 17 within
-       1.4 times the truth, one has a scale above 0.2 footprints (0.74). The rule refuses 5 of the 8
-       (the one left, at 0.47, is 1.8 times the truth). Among the real clusters whose dispersion was
-       citable, only Lil 1 (0.59) has a scale above half its footprint.
+       population 8-25 km/s wide within 10 km/s of the cluster's velocity; ``tools/calibrate_sparse.py
+       cold 40``, notebooks/results/calibration_cold.txt), 8 fits would cite a dispersion more than
+       1.4 times the truth without this rule: 6 of them with a scale of 0.47-1.38 footprints (up to
+       2.35 times the truth), 2 with 0.10-0.13 (1.40 and 1.51 times); of the 17 within 1.4 times the
+       truth, all but one (0.74) have a scale of at most 0.20 footprints. The rule refuses 5 of the 8
+       (the one left, at 0.47, is 1.83 times the truth), and both above twice the truth. Among the
+       real clusters whose dispersion was citable, only Lil 1 (0.59) has a scale above half its
+       footprint.
 
     Parameters
     ----------
