@@ -308,8 +308,14 @@ def fit_cluster(
     or p0 that is not measurably away from its clip is reported in ``flags`` (:class:`Flag`)
     without making the fit unreliable.
     The dispersion is judged separately (``dispersion_reliable``, :func:`dispersion_verdict`):
-    a reliable fit's mean is citable, its dispersion only with enough members and a tight,
-    resolved interval.
+    a reliable fit's mean is citable, its dispersion only with enough members, a tight,
+    resolved interval and a cluster concentrated within the footprint.
+
+    A field population at the cluster's velocity can be fitted as members (issue 16, wide mock 587):
+    BIC charges its own field Gaussian ``1.5 ln N`` and may prefer one "cluster" as wide as both. So the
+    best solution of every other model tried is evidence too: one whose cluster is more than
+    ``rival_dispersion_ratio`` (2) times narrower, with a BIC less than ``rival_dbic`` (10) above the
+    chosen model's, makes the fit ``AMBIGUOUS``.
 
     Parameters
     ----------

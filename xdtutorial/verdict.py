@@ -567,7 +567,7 @@ RULES = (
     (Problem.TOO_FEW_MEMBERS, _too_few_members),  # fewer than min_members, unless collapsed
     (Problem.AT_WIDTH_CAP, _at_width_cap),        # as wide as the model allows: a field population
     (Problem.NOT_CONCENTRATED, _not_concentrated),  # not concentrated, and a minority or flat profile
-    (Problem.AMBIGUOUS, _ambiguous),              # another cluster velocity fits almost as well
+    (Problem.AMBIGUOUS, _ambiguous),              # a rival velocity, or another model (BIC) a >2x narrower cluster
     (Problem.MEAN_UNCERTAIN, _mean_uncertain),    # the final error of the mean is above max_mean_err
 )
 
