@@ -576,7 +576,10 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     -------
     FitResult
         ``n_iter`` holds the number of *function evaluations*; ``converged``
-        is the optimiser's own success flag.  Neither is reproducible across
+        is the optimiser's own success flag, except that a run that ended no
+        higher in ``ln L`` than its start (L-BFGS-B, TNC and trust-constr from
+        an unscaled start never leave it) is ``converged=False`` with an
+        :class:`EMConvergenceWarning` saying why.  Neither is reproducible across
         machines (they follow the last digits of the arithmetic): compare the
         log-likelihoods reached, not these.
 
@@ -604,12 +607,34 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         res = minimize(objective, p0, method=method, options=options or None)
     p = np.asarray(res.x, dtype=float)
     ll = log_likelihood(p, v, verr)
+    stuck = _never_left_start(method, p0, p, ll, log_likelihood(p0, v, verr), bool(res.success))
+    if stuck:
+        warnings.warn(stuck, EMConvergenceWarning, stacklevel=2)
     return FitResult(
         params=_canonical(p) if np.isfinite(ll) else p,
         log_likelihood=ll,
         n_iter=int(res.nfev),
-        converged=bool(res.success) and bool(np.isfinite(ll)),
+        converged=bool(res.success) and bool(np.isfinite(ll)) and not stuck,
         method=f"minimize ({method})",
+    )
+
+
+def _never_left_start(method: str, p0: np.ndarray, p: np.ndarray, ll: float, ll0: float, success: bool) -> str:
+    """Why a :func:`minimize_fit` run that ended no higher than its start is not a fit ('' if it rose).
+
+    The test is exact (no tolerance), so on data where an optimiser does not move at all
+    the warning is the same on every machine.
+    """
+    if ll > ll0:
+        return ""
+    where = "never left its start" if np.array_equal(p, p0) else "ended no higher than its start"
+    return (
+        f"minimize_fit(method={method!r}) {where} {_fmt(p0)} (ln L = {ll0:.2f} there), although SciPy's "
+        f"success flag says {success}: this is not a maximum, so converged=False. Gradient methods without a "
+        "gradient estimate it by finite differences, and their first steps from an unscaled, unbounded start "
+        "leave the valid region (sigma <= 0 or frac1 outside (0, 1), where ln L = -inf), so they give up. "
+        "Fix: use method='Nelder-Mead' or 'Powell', or em_fit; or bound/reparametrise the parameters "
+        "(log sigma, logit frac1) as notebook 02 shows"
     )
 
 
