@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import stat
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -26,19 +27,28 @@ from ._validation import (
     check_unit_interval_array,
 )
 from .cluster_fit import ClusterFit, Flag
-from .data import BaumgardtTable, pmem_weighted_mean
+from .data import BaumgardtTable, _normalise_name, cluster_names, pmem_weighted_mean
 from .model import PARAM_NAMES
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then ``os.replace``."""
+    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then ``os.replace``.
+
+    A symbolic link is written through, as ``open(path, "w")`` would: its target gets the text and the
+    link stays.  An existing file keeps its permission bits; a new one gets those ``open()`` would give.
+    """
+    path = pathlib.Path(os.path.realpath(path))  # the file a link (or a chain of links) points to
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # the permissions open() would give (mkstemp's are private)
+            os.chmod(tmp, mode)  # mkstemp's are private (0600)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -176,7 +186,9 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     fits : sequence of ClusterFit
         From :func:`~xdtutorial.all_clusters.survey`.
     table : BaumgardtTable
-        The compilation, for the P_Mem-weighted comparison velocity.
+        The compilation, for the P_Mem-weighted comparison velocity.  A fit's
+        name is written as the compilation spells it where it names one of its
+        clusters up to spaces and case (``"ngc288"`` is written ``NGC 288``).
     """
 
     path = check_path("path", path, file=True)
@@ -193,8 +205,11 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     lines = ["# Survey of the Baumgardt (2019) compilation with helpers.fit_cluster; columns:"]
     lines += [f"#   {k}: {t}" for k, t in SURVEY_COLUMNS.items()]
     lines.append(",".join(SURVEY_COLUMNS))
+    spelling = {_normalise_name(n): n for n in cluster_names(table)}
     for f in fits:
-        pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
+        # a fit of stars whose cluster field reads 'ngc288' is NGC 288's: written, and compared, as the table spells it
+        name = spelling.get(_normalise_name(f.name), f.name)
+        pm = pmem_weighted_mean(table.stars[table.stars.cluster == name])
         reason = f.reason.replace('"', "'").replace("\r", " ").replace("\n", " ")  # one line, no quote to escape
         d_reason = f.dispersion_reason.replace('"', "'").replace("\r", " ").replace("\n", " ")
         p0_bound, a_bound = Flag.P0_AT_BOUND in f.flags, Flag.SCALE_AT_BOUND in f.flags
@@ -203,7 +218,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
         ends = [*f.mean_interval, *f.mean_interval95]
         d_ends = [*f.dispersion_interval, *f.dispersion_interval95]
         lines.append(
-            f"{_csv_field(f.name)},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
+            f"{_csv_field(name)},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in ends)
             + f",{num(f.dispersion, '.2f')},{num(disp_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in d_ends)
