@@ -127,3 +127,66 @@ def test_writers_keep_an_existing_files_permissions(which, mode, ngc288, table, 
     os.chmod(path, mode)
     _write(which, path, ngc288, table)
     assert stat.S_IMODE(os.stat(path).st_mode) == mode and path.read_text() != "old\n"
+
+
+# ------------------------------------------------ messages that named the wrong cause or the wrong fix
+@pytest.fixture
+def data_file(tmp_path):
+    """A stand-in data file in tmp_path and its SHA-256 (never downloaded: the URL is unreachable)."""
+    import hashlib
+
+    content = b"a stand-in for the compilation\n"
+    (tmp_path / helpers.DATA_FILENAME).write_bytes(content)
+    return tmp_path, hashlib.sha256(content).hexdigest()
+
+
+@pytest.mark.parametrize("spell", [lambda d: "sha256:" + d, lambda d: f" {d}\n", lambda d: "SHA256:" + d.upper()],
+                         ids=["prefix", "blanks", "upper-prefix"])
+def test_a_digest_in_another_spelling_is_accepted(data_file, spell):
+    folder, digest = data_file
+    found = helpers.fetch_data(folder, url="http://127.0.0.1:9/x", sha256=spell(digest))
+    assert found == folder / helpers.DATA_FILENAME
+
+
+@pytest.mark.parametrize("bad", ["abc", "z" * 64, "0" * 63, "sha256:", "md5:" + "0" * 64])
+def test_a_malformed_digest_is_refused_without_blaming_the_file(data_file, bad):
+    folder, _ = data_file
+    with pytest.raises(ValueError, match=r"^sha256 must be a SHA-256 digest, 64 hexadecimal digits.*Fix: ") as caught:
+        helpers.fetch_data(folder, url="http://127.0.0.1:9/x", sha256=bad)
+    assert "corrupt" not in str(caught.value) and "Delete" not in str(caught.value)
+    assert (folder / helpers.DATA_FILENAME).exists()  # the valid file is left alone
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e250, 1e-250, 1e-300])
+def test_fisher_uncertainties_do_not_depend_on_the_unit(ngc288, ngc288_mle, scale):
+    """The same data in another unit: the same uncertainties in that unit (no overflow, no 1 km/s step floor)."""
+    v, e = ngc288.velocity, ngc288.velocity_error
+    in_unit = np.array([scale] * 4 + [1.0])
+    expected = helpers.fisher_uncertainties(ngc288_mle, v, e)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no overflow RuntimeWarning on the way
+        got = helpers.fisher_uncertainties(ngc288_mle * in_unit, v * scale, e * scale)
+    np.testing.assert_allclose(got / in_unit, expected, rtol=1e-3)
+
+
+def test_fisher_uncertainties_name_overflow_as_the_cause(ngc288, ngc288_mle, monkeypatch):
+    from xdtutorial import em
+
+    monkeypatch.setattr(em, "central_hessian", lambda f, p, h: np.full((5, 5), np.inf))  # what an overflow gives
+    with pytest.raises(ValueError, match=r"not finite: ln L or its curvature overflowed.*Fix: check the units"):
+        helpers.fisher_uncertainties(ngc288_mle, ngc288.velocity, ngc288.velocity_error)
+
+
+@pytest.mark.parametrize("fast", [1e300, -1e300, 1e250])
+def test_an_em_failure_in_another_unit_quotes_km_s_and_the_cause(ngc288, fast):
+    v = np.array(ngc288.velocity, dtype=float)
+    v[-1] = fast
+    start = np.round(helpers.initial_guess(ngc288.velocity, ngc288.distance), 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", helpers.ImplausibleVelocityWarning)
+        with pytest.raises(helpers.EMFailure) as caught:
+            helpers.em_fit(v, ngc288.velocity_error, start)
+    err = caught.value
+    np.testing.assert_allclose(err.params, start, rtol=1e-12)  # it never took a step: the user's start, in km/s
+    assert "(" + ", ".join(f"{x:.4f}" for x in start) + ")" in str(err)
+    assert "parameters in km/s" in str(err) and "Fix: remove the stars with impossible speeds" in str(err)

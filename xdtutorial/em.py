@@ -223,6 +223,23 @@ def _in_unit(p: np.ndarray, unit: float) -> np.ndarray:
     return p * np.array([1.0 / unit] * 4 + [1.0])
 
 
+def _in_km_s(err: EMFailure, unit: float) -> EMFailure:
+    """An EMFailure raised while fitting in ``unit`` km/s, with its parameters (and their quote) in km/s."""
+    if err.params is None:
+        back, message = None, str(err)
+    else:
+        back = _in_unit(np.asarray(err.params, dtype=float), 1.0 / unit)
+        message = str(err).replace(_fmt(err.params), _fmt(back))
+    message = message.split(" Fix: ")[0].rstrip(".")
+    return EMFailure(
+        f"{message} (parameters in km/s; EM ran in units of {unit:.3g} km/s, the magnitude of the largest "
+        "velocity, error or start value). If one extreme star set that unit, the other stars' spread is below "
+        "its precision. Fix: remove the stars with impossible speeds (keep = np.abs(v) < 3000) and fit again; "
+        "if there are none, start elsewhere (e.g. from initial_guess)",
+        back,
+    )
+
+
 def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.ndarray:
     """One expectation-maximisation step.
 
@@ -372,22 +389,27 @@ def em_fit(
         def update(p: np.ndarray) -> tuple[np.ndarray, float]:
             return _em_update(p, v, verr)
 
-    if accelerate:
-        p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
-        p = _canonical(p)
-    else:
-        history, converged = [], False
-        for _ in range(max_iter):
-            new, ll_old = update(p)
-            history.append(ll_old)
-            if len(history) > 1 and history[-1] - history[-2] < tol * n:
-                converged = True
-                break
-            p = _canonical(new)
-        # `p` is the parameter vector whose log-likelihood is history[-1].
-        if not converged:
-            history.append(update(p)[1])
-        n_calls = len(history)
+    try:
+        if accelerate:
+            p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
+            p = _canonical(p)
+        else:
+            history, converged = [], False
+            for _ in range(max_iter):
+                new, ll_old = update(p)
+                history.append(ll_old)
+                if len(history) > 1 and history[-1] - history[-2] < tol * n:
+                    converged = True
+                    break
+                p = _canonical(new)
+            # `p` is the parameter vector whose log-likelihood is history[-1].
+            if not converged:
+                history.append(update(p)[1])
+            n_calls = len(history)
+    except EMFailure as err:
+        if unit == 1.0:
+            raise
+        raise _in_km_s(err, unit) from err
     if not converged:
         problem = (
             f"EM did not converge in {max_iter} steps (last gain {history[-1] - history[-2]:.3g}); "
@@ -655,7 +677,10 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
         Velocities and their 1-sigma uncertainties [km/s].
     rel_step : float, default=1e-4
         Finite-difference step, relative to ``max(|param|, 1)`` (to
-        ``min(frac1, 1 - frac1)`` for the fraction).
+        ``min(frac1, 1 - frac1)`` for the fraction).  Data far from 1 km/s
+        (beyond ``2**±SAFE_EXPONENT``) are worked on in a power-of-two unit
+        near their magnitude (exact), as in :func:`em_fit`, so the 1 km/s floor
+        becomes one such unit.
 
     Returns
     -------
@@ -673,6 +698,12 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     v, verr = as_velocity_arrays(v, verr)
     p = _check_params(params)
     rel_step = check_float("rel_step", rel_step, low=0.0, low_open=True, high=0.1)
+    # far from 1 km/s (1e-300 or 1e160) work in a power-of-two unit (exact), as em_fit does: there the
+    # curvature neither overflows nor is the step's 1 km/s floor wider than the data
+    unit = _unit_of(v, verr, p)
+    if unit != 1.0:
+        sd = fisher_uncertainties(_in_unit(p, unit), v / unit, verr / unit, rel_step=rel_step)
+        return _in_unit(sd, 1.0 / unit)
     h = rel_step * np.maximum(np.abs(p), 1.0)
     h[4] = rel_step * min(p[4], 1.0 - p[4])
     for edge, room in ((0.0, p[1] - 2 * h[1]), (p[3], p[3] - p[1] - 2 * max(h[1], h[3]))):
@@ -685,6 +716,12 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     # all points of the central-difference stencil are evaluated in one batch
     info = -central_hessian(lambda points: log_likelihood(points, v, verr), p, h)
     cov, problem = invert_information(info)
+    if problem == "not finite":
+        raise ValueError(
+            f"the information matrix at {_fmt(p)} is not finite: ln L or its curvature overflowed at this "
+            "scale, which says nothing about the maximum. Fix: check the units of v and verr (km/s); or divide "
+            "v, verr and params by a constant, and multiply the uncertainties of the four velocities back"
+        )
     if cov is None:
         raise ValueError(
             f"the information matrix at {_fmt(p)} is {problem}: not a maximum, or "
