@@ -9,6 +9,7 @@ file's permission bits; and the messages that pointed at the wrong cause or the 
 from __future__ import annotations
 
 import concurrent.futures
+import pathlib
 import warnings
 
 import numpy as np
@@ -190,3 +191,34 @@ def test_an_em_failure_in_another_unit_quotes_km_s_and_the_cause(ngc288, fast):
     np.testing.assert_allclose(err.params, start, rtol=1e-12)  # it never took a step: the user's start, in km/s
     assert "(" + ", ".join(f"{x:.4f}" for x in start) + ")" in str(err)
     assert "parameters in km/s" in str(err) and "Fix: remove the stars with impossible speeds" in str(err)
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self").is_dir(), reason="needs /proc, where no file can be created")
+@pytest.mark.parametrize("which", ["survey", "catalogue"])
+def test_a_folder_where_no_file_can_be_made_is_named_not_the_temporary_file(which, ngc288, table):
+    with pytest.raises(OSError, match=r"^\[Errno \d+\] cannot write /proc/xd-test\.csv: no new file can be created "
+                                      r"in /proc .*Fix: choose a folder") as caught:
+        _write(which, pathlib.Path("/proc/xd-test.csv"), ngc288, table)
+    assert ".tmp" not in str(caught.value)
+
+
+def test_a_boolean_p_member_is_a_mask_not_probabilities(ngc288, tmp_path):
+    n = len(ngc288)
+    with pytest.raises(TypeError, match="p_member must be membership probabilities; got a boolean array"):
+        helpers.write_member_catalogue(tmp_path / "c.csv", ngc288, np.ones(n, bool), np.zeros(n))
+
+
+@pytest.mark.parametrize(("p", "std"), [(0.9, 0.45), (1.0, 0.01), (0.0, 0.2), (0.02, 0.3)])
+def test_an_impossible_spread_of_a_probability_is_refused(ngc288, tmp_path, p, std):
+    n = len(ngc288)
+    with pytest.raises(ValueError, match=r"p_member_std\[0\] = .* impossible, since probabilities in \[0, 1\]"):
+        helpers.write_member_catalogue(tmp_path / "c.csv", ngc288, np.full(n, p), np.full(n, std))
+
+
+def test_the_spread_of_real_posterior_samples_is_accepted(ngc288, tmp_path):
+    """Draws in [0, 1] (the extreme 0/1 ones too, and values 1e-16 from them) give a spread the writer accepts."""
+    rng = np.random.default_rng(3)
+    n = len(ngc288)
+    samples = np.concatenate([rng.uniform(size=(40, n // 3)), rng.integers(0, 2, size=(40, n // 3)),
+                              1 - rng.uniform(0, 1e-16, size=(40, n - 2 * (n // 3)))], axis=1)
+    helpers.write_member_catalogue(tmp_path / "c.csv", ngc288, samples.mean(0), samples.std(0))

@@ -45,7 +45,14 @@ def _write_atomically(path: pathlib.Path, text: str) -> None:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # e.g. /proc, a read-only mount: name the user's file, not the temporary one
+        raise type(err)(
+            err.errno, f"cannot write {path}: no new file can be created in {path.parent} ({err.strerror}), "
+            "and the file is written whole (a temporary file beside it, then renamed). Fix: choose a folder "
+            "you can write to"
+        ) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             os.chmod(tmp, mode)  # mkstemp's are private (0600)
@@ -289,6 +296,11 @@ def write_member_catalogue(
     """
     path = check_path("path", path, file=True)
     stars = check_stars(stars, one_cluster=True)
+    if np.asarray(p_member).dtype == bool:
+        raise TypeError(
+            "p_member must be membership probabilities; got a boolean array, which looks like a selection "
+            "mask. Fix: pass the probabilities (e.g. the posterior mean of each star's membership)"
+        )
     p_member = check_unit_interval_array("p_member", p_member, n=len(stars))
     p_member_std = as_float_array("p_member_std", p_member_std, nonnegative=True)
     if p_member_std.size and p_member_std.max() > 0.5:  # the spread of a number in [0, 1] is at most 1/2
@@ -300,6 +312,17 @@ def write_member_catalogue(
     if p_member_std.shape != p_member.shape:
         raise ValueError(f"p_member_std must have one value per star ({len(stars)}); got shape "
                          f"{p_member_std.shape}. Fix: pass the spread of the same stars' probabilities")
+    # a number in [0, 1] with mean p has a standard deviation of at most sqrt(p (1 - p)) (Bhatia & Davis
+    # 2000); the factor 2 admits the ddof=1 estimate of as few as two samples
+    over = p_member_std > np.sqrt(2.0 * p_member * (1.0 - p_member)) + 1e-12
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise ValueError(
+            f"p_member_std[{i}] = {p_member_std[i]:g} with p_member[{i}] = {p_member[i]:g}: impossible, since "
+            f"probabilities in [0, 1] with mean p spread by at most sqrt(p (1 - p)) = "
+            f"{np.sqrt(p_member[i] * (1 - p_member[i])):.3g}. Fix: pass the mean and the standard deviation "
+            "of the same stars' posterior samples, in the same order"
+        )
     threshold = check_probability("threshold", threshold)
     keep = p_member > threshold
     if not isinstance(title, str):
