@@ -1,14 +1,13 @@
 """Nothing silent, nothing lost (issue 18), the remaining findings of the hostile review.
 
-A fit that never left its start is not reported converged; warnings raised in survey worker
-processes reach the user as they do in one process; a star array's lower-case cluster name is
-canonicalised before the survey writes it; the writers write through a symlink and keep an existing
-file's permission bits; and the messages that pointed at the wrong cause or the wrong fix.
+A fit that never left its start is not reported converged; a star array's lower-case cluster name
+is canonicalised before the survey CSV is written; the writers write through a symlink and keep an
+existing file's permission bits; and the messages that pointed at the wrong cause or the wrong fix.
+(Warnings raised in survey worker processes: tests/test_survey.py.)
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import pathlib
 import warnings
 
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 
 import helpers
-from xdtutorial import all_clusters
 
 REVIEW_START = np.array([-44.0, 5.0, -10.0, 40.0, 0.5])  # the review's start (I04)
 
@@ -42,37 +40,6 @@ def test_minimize_fit_that_rose_does_not_warn_of_its_start(ngc288, method):
         warnings.simplefilter("error", helpers.EMConvergenceWarning)
         fit = helpers.minimize_fit(v, e, REVIEW_START, method=method)
     assert fit.log_likelihood > helpers.log_likelihood(REVIEW_START, v, e) + 100  # it climbed far
-
-
-# ------------------------------------------------ survey: warnings raised in worker processes
-def _two_cluster_table(fast: float) -> helpers.BaumgardtTable:
-    """Two mock clusters; C1's innermost star moves at ``fast`` km/s (an ImplausibleVelocityWarning)."""
-    rng = np.random.default_rng(8)
-    parts = [helpers.mock_cluster_field(40, [(40, 0.0, 50.0)], rng=rng, mean=m, name=f"C{i}")
-             for i, m in enumerate([-50.0, 20.0])]
-    stars = np.concatenate(parts).view(np.recarray)
-    c1 = np.flatnonzero(stars.cluster == "C1")
-    stars.velocity[c1[np.argmin(stars.distance[c1])]] = fast
-    return helpers.BaumgardtTable(stars=stars, skipped=(), path="<mock>")
-
-
-@pytest.mark.parametrize("processes", [1, 2])
-def test_survey_warnings_reach_the_user_whatever_the_processes(monkeypatch, processes):
-    monkeypatch.delenv("XD_MAX_PROCESSES", raising=False)
-    monkeypatch.setattr(all_clusters, "_usable_cores", lambda: 2)
-    pools = []
-    real = concurrent.futures.ProcessPoolExecutor
-
-    def counting(*args, **kwargs):
-        pools.append(kwargs.get("max_workers"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", counting)
-    with pytest.warns(helpers.ImplausibleVelocityWarning, match=r"^survey, cluster C1: ") as caught:
-        fits = helpers.survey(_two_cluster_table(1e8), processes=processes, max_field=1, min_stars=50)
-    assert pools == ([2] if processes == 2 else [])  # processes=2 really ran in worker processes
-    assert [f.name for f in fits] == ["C0", "C1"]
-    assert not any("cluster C0" in str(w.message) for w in caught)  # each warning names its own cluster
 
 
 # ------------------------------------------------ survey CSV: a star array's lower-case cluster name

@@ -313,7 +313,7 @@ def write_member_catalogue(
         raise ValueError(f"p_member_std must have one value per star ({len(stars)}); got shape "
                          f"{p_member_std.shape}. Fix: pass the spread of the same stars' probabilities")
     # a number in [0, 1] with mean p has a standard deviation of at most sqrt(p (1 - p)) (Bhatia & Davis
-    # 2000); the factor 2 admits the ddof=1 estimate of as few as two samples
+    # 2000); the factor 2 leaves room for the ddof=1 estimate from a few samples
     over = p_member_std > np.sqrt(2.0 * p_member * (1.0 - p_member)) + 1e-12
     if over.any():
         i = int(np.flatnonzero(over)[0])
