@@ -189,3 +189,20 @@ def test_the_spread_of_real_posterior_samples_is_accepted(ngc288, tmp_path):
     samples = np.concatenate([rng.uniform(size=(40, n // 3)), rng.integers(0, 2, size=(40, n // 3)),
                               1 - rng.uniform(0, 1e-16, size=(40, n - 2 * (n // 3)))], axis=1)
     helpers.write_member_catalogue(tmp_path / "c.csv", ngc288, samples.mean(0), samples.std(0))
+
+
+@pytest.mark.parametrize("v", [[1e300] * 50 + [1e300 * (1 + 1e-15)], [0.0] * 50 + [1e-300], [-1e300, 1e300] * 10],
+                         ids=["1e300-nearly-equal", "1e-300-apart", "+-1e300"])
+def test_random_starts_at_extreme_scales_are_valid_starts(v):
+    """Not "starts[10, 3] must be finite" (an argument never passed), nor "all equal" for values that differ."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no overflow RuntimeWarning
+        starts = helpers.random_starts(np.array(v), 6)
+    assert np.isfinite(starts).all() and np.all(starts[:, 1] <= starts[:, 3]) and np.all(starts[:, 3] > 0)
+
+
+def test_random_starts_beyond_the_float_range_name_v():
+    with pytest.raises(ValueError, match=r"^v spans .* beyond floating-point arithmetic.*Fix: remove the impossible"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the message, not an overflow RuntimeWarning
+            helpers.random_starts(np.array([-1e308, 1e308] * 10), 4)

@@ -474,13 +474,25 @@ def random_starts(v: Any, n_starts: int, *, rng: RNGLike = 0, narrow_fraction: f
     n_starts = check_positive_int("n_starts", n_starts)
     narrow_fraction = check_probability("narrow_fraction", narrow_fraction)
     rng = as_generator(rng)
-    spread_sd = float(np.std(v))
-    if not spread_sd > 0.0:
+    if np.all(v == v[0]):
         raise ValueError(
             f"v must have a spread for a two-component start; got {v.size} velocities all equal to {v[0]:.6g} km/s. "
             "Fix: pass the stars' measured velocities (a mixture of identical values has no components to find)"
         )
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        spread_sd = float(np.std(v))
+        if not 0.0 < spread_sd < np.inf:  # its squares under- or overflowed (1e-300, 1e300 km/s): in units of max |v|
+            top = float(np.max(np.abs(v)))
+            spread_sd = float(np.std(v / top)) * top
     lo, hi = np.percentile(v, [1, 99])
+    with np.errstate(over="ignore"):
+        span = hi - lo  # what the uniform draws below need finite
+    if not np.isfinite(span):
+        raise ValueError(
+            f"v spans {lo:.3g} to {hi:.3g} km/s (1st to 99th percentile), a range beyond floating-point "
+            "arithmetic: no velocity in any unit. Fix: remove the impossible speeds, e.g. keep = np.abs(v) < 3000, "
+            "and check the rest are in km/s"
+        )
     n_narrow = round(narrow_fraction * n_starts)
     n_broad = n_starts - n_narrow
     means = rng.uniform(lo, hi, (n_broad, 2))
