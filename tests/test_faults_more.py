@@ -206,3 +206,13 @@ def test_random_starts_beyond_the_float_range_name_v():
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the message, not an overflow RuntimeWarning
             helpers.random_starts(np.array([-1e308, 1e308] * 10), 4)
+
+
+@pytest.mark.parametrize("method", ["Nelder-Mead", "Powell"])
+def test_minimize_fit_onto_stars_without_errors_is_a_singularity_not_a_fit(method):
+    """Constant velocities without errors: ln L is unbounded as a width shrinks (em_fit raises EMFailure)."""
+    v, e = np.full(50, 3.0), np.zeros(50)
+    with pytest.warns(helpers.EMConvergenceWarning, match="collapsed onto stars without errors.*Fix: "):
+        fit = helpers.minimize_fit(v, e, [3.0, 1.0, 4.0, 2.0, 0.5], method=method)
+    assert fit.params[1] < 1e-8  # the optimiser chased the singularity (the start had sigma1 = 1 km/s)
+    assert not fit.converged

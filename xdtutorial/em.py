@@ -612,8 +612,9 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         ``n_iter`` holds the number of *function evaluations*; ``converged``
         is the optimiser's own success flag, except that a run that ended no
         higher in ``ln L`` than its start (L-BFGS-B, TNC and trust-constr from
-        an unscaled start never leave it) is ``converged=False`` with an
-        :class:`EMConvergenceWarning` saying why.  Neither is reproducible across
+        an unscaled start never leave it), or whose narrow component collapsed
+        onto stars without errors (an unbounded likelihood), is
+        ``converged=False`` with an :class:`EMConvergenceWarning` saying why.  Neither is reproducible across
         machines (they follow the last digits of the arithmetic): compare the
         log-likelihoods reached, not these.
 
@@ -642,6 +643,7 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     p = np.asarray(res.x, dtype=float)
     ll = log_likelihood(p, v, verr)
     stuck = _never_left_start(method, p0, p, ll, log_likelihood(p0, v, verr), bool(res.success))
+    stuck = stuck or (_collapsed(method, _canonical(p), float(verr.min()), p0[3]) if np.isfinite(ll) else "")
     if stuck:
         warnings.warn(stuck, EMConvergenceWarning, stacklevel=2)
     return FitResult(
@@ -669,6 +671,24 @@ def _never_left_start(method: str, p0: np.ndarray, p: np.ndarray, ll: float, ll0
         "leave the valid region (sigma <= 0 or frac1 outside (0, 1), where ln L = -inf), so they give up. "
         "Fix: use method='Nelder-Mead' or 'Powell', or em_fit; or bound/reparametrise the parameters "
         "(log sigma, logit frac1) as notebook 02 shows"
+    )
+
+
+def _collapsed(method: str, p: np.ndarray, verr_min: float, start_width: float) -> str:
+    """Why a :func:`minimize_fit` result whose narrow component sits on single stars is no fit ('' if not).
+
+    Collapsed: component 1's total width (with the smallest error) is below 1e-8 of the wider of
+    component 2's total width and the start's ``sigma2`` (both components may have shrunk).
+    """
+    narrow, wide = np.hypot(p[1], verr_min), max(np.hypot(p[3], verr_min), start_width)
+    if narrow >= 1e-8 * wide:
+        return ""
+    return (
+        f"minimize_fit(method={method!r}) ended at {_fmt(p)}, where component 1's total width, {narrow:.3g} km/s, "
+        f"is {narrow / wide:.1g} of the wider width: it collapsed onto stars without errors, where the likelihood is "
+        "unbounded (ln L grows without limit as the width shrinks), so this is a singularity, not a maximum; "
+        "converged=False. Fix: give the stars their measurement errors; or start elsewhere (em_fit raises "
+        "EMFailure here)"
     )
 
 
