@@ -24,7 +24,7 @@ def a_cluster_fit(**changes) -> helpers.ClusterFit:
 
 def test_member_catalogue_round_trip(tmp_path, ngc288):
     q = np.linspace(0, 1, len(ngc288))
-    dq = np.full(len(ngc288), 0.01)
+    dq = 0.1 * np.sqrt(q * (1 - q))  # a spread that probabilities with these means can have
     path = tmp_path / "sub" / "members.csv"
     n = helpers.write_member_catalogue(path, ngc288, q, dq, threshold=0.5, title="NGC 288 test")
     with open(path) as fh:

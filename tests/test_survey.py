@@ -129,3 +129,24 @@ def test_the_worker_count_is_capped(monkeypatch, limit):
     fits = helpers.survey(mock_table(), processes=2, max_field=1, min_stars=100)
     assert [f.name for f in fits] == ["C0", "C1", "C2"]
     assert all(f.problems == (helpers.Problem.FIT_FAILED,) for f in fits)
+
+
+def _two_cluster_table(fast: float) -> helpers.BaumgardtTable:
+    """Two mock clusters; C1's innermost star moves at ``fast`` km/s (an ImplausibleVelocityWarning)."""
+    rng = np.random.default_rng(8)
+    parts = [helpers.mock_cluster_field(40, [(40, 0.0, 50.0)], rng=rng, mean=m, name=f"C{i}")
+             for i, m in enumerate([-50.0, 20.0])]
+    stars = np.concatenate(parts).view(np.recarray)
+    c1 = np.flatnonzero(stars.cluster == "C1")
+    stars.velocity[c1[np.argmin(stars.distance[c1])]] = fast
+    return helpers.BaumgardtTable(stars=stars, skipped=(), path="<mock>")
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_warnings_raised_in_a_fit_reach_the_user_whatever_the_processes(two_workers, processes):
+    """Issue 18: a worker process cannot show a warning; the survey re-emits it, naming the cluster."""
+    with pytest.warns(helpers.ImplausibleVelocityWarning, match=r"^survey, cluster C1: ") as caught:
+        fits = helpers.survey(_two_cluster_table(1e8), processes=processes, max_field=1, min_stars=50)
+    assert two_workers == ([2] if processes == 2 else [])  # processes=2 really ran in worker processes
+    assert [f.name for f in fits] == ["C0", "C1"]
+    assert not any("cluster C0" in str(w.message) for w in caught)  # each warning names its own cluster

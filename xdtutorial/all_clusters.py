@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pickle
 import sys
+import warnings
 
 import numpy as np
 
@@ -32,18 +34,38 @@ class _Job:
     criteria: ReliabilityCriteria
 
 
-def _survey_one(job: _Job) -> ClusterFit:
-    """One cluster's fit; a fit that fails (EM could not continue, or ran out of memory) is a FIT_FAILED record.
+def _survey_one(job: _Job) -> tuple[ClusterFit, list[tuple[type[Warning], str]]]:
+    """One cluster's fit, and the warnings it raised; a fit that fails (EM could not continue, or ran out
+    of memory) is a FIT_FAILED record.
 
     Only fit failures are caught: bad input (``ValueError``, ``TypeError``) is a bug in the job, and
     propagates.  A ``MemoryError`` is this cluster's failure, not the survey's: the other clusters go on.
+    The warnings are recorded here (a worker process cannot show them to the user) as distinct
+    ``(category, message)`` pairs in the order raised; :func:`survey` re-emits them, naming the cluster,
+    whether this ran in a worker or in the user's process.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")  # record every one; the user's own filters apply when survey re-emits
+        try:
+            fit = fit_cluster(job.stars, rng=job.seed, max_field=job.max_field, criteria=job.criteria)
+        except FloatingPointError as err:  # EMFailure and any older FloatingPointError
+            fit = ClusterFit.failed(job.name, len(job.stars), f"fit failed: {err}")
+        except MemoryError as err:
+            fit = ClusterFit.failed(job.name, len(job.stars), f"fit failed: out of memory ({err or 'MemoryError'})")
+    raised: list[tuple[type[Warning], str]] = []
+    for w in caught:
+        category = w.category if _picklable(w.category) else UserWarning  # it must travel back to the parent
+        if (category, str(w.message)) not in raised:
+            raised.append((category, str(w.message)))
+    return fit, raised
+
+
+def _picklable(category: type[Warning]) -> bool:
     try:
-        return fit_cluster(job.stars, rng=job.seed, max_field=job.max_field, criteria=job.criteria)
-    except FloatingPointError as err:  # EMFailure and any older FloatingPointError
-        return ClusterFit.failed(job.name, len(job.stars), f"fit failed: {err}")
-    except MemoryError as err:
-        return ClusterFit.failed(job.name, len(job.stars), f"fit failed: out of memory ({err or 'MemoryError'})")
+        pickle.dumps(category)
+    except Exception:  # a class defined in a function, or one whose module cannot be imported)
+        return False
+    return True
 
 
 def _usable_cores() -> int:
@@ -129,6 +151,15 @@ def survey(
         ``Problem.FIT_FAILED`` and the error as reason.  Bad input is not a failed
         fit: its ``ValueError`` or ``TypeError`` propagates.
 
+    Warns
+    -----
+    Warning
+        Every distinct warning a cluster's fit raised (e.g. an
+        :class:`~xdtutorial.errors.ImplausibleVelocityWarning`), in its own category,
+        as ``"survey, cluster NAME: message"``, after all fits, in the order of the
+        compilation: recorded in the worker and re-emitted here, so that any number
+        of ``processes`` warns alike.
+
     Raises
     ------
     TypeError
@@ -150,7 +181,7 @@ def survey(
     jobs = [_Job(n, table.stars[table.stars.cluster == n], seed, max_field, criteria) for n in names]
     order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].stars))
     processes = min(processes, _usable_cores(), len(jobs), cap if cap is not None else processes)
-    if processes <= 1:
+    if processes <= 1:  # the same path as a worker's, so that processes=1 and 2 warn alike
         results = {i: _survey_one(jobs[i]) for i in order}
     else:
         import concurrent.futures
@@ -163,4 +194,7 @@ def survey(
         pool_args = {"max_workers": processes, "mp_context": ctx, "initializer": _worker_start}
         with concurrent.futures.ProcessPoolExecutor(**pool_args) as pool:
             results = dict(zip(order, pool.map(_survey_one, [jobs[i] for i in order]), strict=True))
-    return [results[i] for i in range(len(jobs))]
+    for i in range(len(jobs)):  # in the order of the compilation, whatever order the workers finished in
+        for category, message in results[i][1]:
+            warnings.warn(f"survey, cluster {jobs[i].name}: {message}", category, stacklevel=2)
+    return [results[i][0] for i in range(len(jobs))]

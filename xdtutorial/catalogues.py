@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import stat
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -26,19 +27,35 @@ from ._validation import (
     check_unit_interval_array,
 )
 from .cluster_fit import ClusterFit, Flag
-from .data import BaumgardtTable, pmem_weighted_mean
+from .data import BaumgardtTable, _normalise_name, cluster_names, pmem_weighted_mean
 from .model import PARAM_NAMES
 
 
 def _write_atomically(path: pathlib.Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then ``os.replace``."""
+    """Write ``text`` to ``path`` whole or not at all: a temporary file beside it, then ``os.replace``.
+
+    A symbolic link is written through, as ``open(path, "w")`` would: its target gets the text and the
+    link stays.  An existing file keeps its permission bits; a new one gets those ``open()`` would give.
+    """
+    path = pathlib.Path(os.path.realpath(path))  # the file a link (or a chain of links) points to
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # e.g. /proc, a read-only mount: name the user's file, not the temporary one
+        raise type(err)(
+            err.errno, f"cannot write {path}: no new file can be created in {path.parent} ({err.strerror}), "
+            "and the file is written whole (a temporary file beside it, then renamed). Fix: choose a folder "
+            "you can write to"
+        ) from err
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)  # the permissions open() would give (mkstemp's are private)
+            os.chmod(tmp, mode)  # mkstemp's are private (0600)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
@@ -176,7 +193,9 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     fits : sequence of ClusterFit
         From :func:`~xdtutorial.all_clusters.survey`.
     table : BaumgardtTable
-        The compilation, for the P_Mem-weighted comparison velocity.
+        The compilation, for the P_Mem-weighted comparison velocity.  A fit's
+        name is written as the compilation spells it where it names one of its
+        clusters up to spaces and case (``"ngc288"`` is written ``NGC 288``).
     """
 
     path = check_path("path", path, file=True)
@@ -193,8 +212,11 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
     lines = ["# Survey of the Baumgardt (2019) compilation with helpers.fit_cluster; columns:"]
     lines += [f"#   {k}: {t}" for k, t in SURVEY_COLUMNS.items()]
     lines.append(",".join(SURVEY_COLUMNS))
+    spelling = {_normalise_name(n): n for n in cluster_names(table)}
     for f in fits:
-        pm = pmem_weighted_mean(table.stars[table.stars.cluster == f.name])
+        # a fit of stars whose cluster field reads 'ngc288' is NGC 288's: written, and compared, as the table spells it
+        name = spelling.get(_normalise_name(f.name), f.name)
+        pm = pmem_weighted_mean(table.stars[table.stars.cluster == name])
         reason = f.reason.replace('"', "'").replace("\r", " ").replace("\n", " ")  # one line, no quote to escape
         d_reason = f.dispersion_reason.replace('"', "'").replace("\r", " ").replace("\n", " ")
         p0_bound, a_bound = Flag.P0_AT_BOUND in f.flags, Flag.SCALE_AT_BOUND in f.flags
@@ -203,7 +225,7 @@ def write_survey_csv(path: str | os.PathLike[str], fits: Sequence[ClusterFit], t
         ends = [*f.mean_interval, *f.mean_interval95]
         d_ends = [*f.dispersion_interval, *f.dispersion_interval95]
         lines.append(
-            f"{_csv_field(f.name)},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
+            f"{_csv_field(name)},{f.n_stars},{num(f.mean, '.2f')},{num(mean_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in ends)
             + f",{num(f.dispersion, '.2f')},{num(disp_err, '.2f')},"
             + ",".join(num(x, ".2f") for x in d_ends)
@@ -274,6 +296,11 @@ def write_member_catalogue(
     """
     path = check_path("path", path, file=True)
     stars = check_stars(stars, one_cluster=True)
+    if np.asarray(p_member).dtype == bool:
+        raise TypeError(
+            "p_member must be membership probabilities; got a boolean array, which looks like a selection "
+            "mask. Fix: pass the probabilities (e.g. the posterior mean of each star's membership)"
+        )
     p_member = check_unit_interval_array("p_member", p_member, n=len(stars))
     p_member_std = as_float_array("p_member_std", p_member_std, nonnegative=True)
     if p_member_std.size and p_member_std.max() > 0.5:  # the spread of a number in [0, 1] is at most 1/2
@@ -285,6 +312,17 @@ def write_member_catalogue(
     if p_member_std.shape != p_member.shape:
         raise ValueError(f"p_member_std must have one value per star ({len(stars)}); got shape "
                          f"{p_member_std.shape}. Fix: pass the spread of the same stars' probabilities")
+    # a number in [0, 1] with mean p has a standard deviation of at most sqrt(p (1 - p)) (Bhatia & Davis
+    # 2000); the factor 2 leaves room for the ddof=1 estimate from a few samples
+    over = p_member_std > np.sqrt(2.0 * p_member * (1.0 - p_member)) + 1e-12
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise ValueError(
+            f"p_member_std[{i}] = {p_member_std[i]:g} with p_member[{i}] = {p_member[i]:g}: impossible, since "
+            f"probabilities in [0, 1] with mean p spread by at most sqrt(p (1 - p)) = "
+            f"{np.sqrt(p_member[i] * (1 - p_member[i])):.3g}. Fix: pass the mean and the standard deviation "
+            "of the same stars' posterior samples, in the same order"
+        )
     threshold = check_probability("threshold", threshold)
     keep = p_member > threshold
     if not isinstance(title, str):

@@ -133,6 +133,22 @@ def _sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def _check_sha256(sha256: object) -> str:
+    """A SHA-256 hex digest in lower case; ``sha256:`` (pooch's prefix), case and surrounding blanks are allowed."""
+    if not isinstance(sha256, str):
+        raise TypeError(f"sha256 must be a str of 64 hexadecimal digits; got {sha256!r:.80}. "
+                        "Fix: leave the default (DATA_SHA256), or pass the digest `sha256sum FILE` prints")
+    digest = sha256.strip().lower()  # hex digests compare without regard to case
+    digest = digest.removeprefix("sha256:").strip()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(
+            f"sha256 must be a SHA-256 digest, 64 hexadecimal digits; got {sha256!r:.100} "
+            f"({len(digest)} characters). The data file was not checked against it. Fix: leave the default "
+            "(DATA_SHA256), or pass the whole digest `sha256sum FILE` prints"
+        )
+    return digest
+
+
 def fetch_data(
     data_dir: str | os.PathLike[str] | None = None,
     *,
@@ -153,7 +169,8 @@ def fetch_data(
     url : str, default=DATA_URL
         Where to download from.
     sha256 : str, default=DATA_SHA256
-        Expected SHA-256 hex digest.
+        Expected SHA-256 hex digest (any case; blanks around it and a
+        ``sha256:`` prefix are ignored).
     filename : str, default=DATA_FILENAME
         File name inside the directory.
 
@@ -164,14 +181,16 @@ def fetch_data(
 
     Raises
     ------
+    TypeError, ValueError
+        ``sha256`` is not a SHA-256 hex digest (64 hexadecimal digits).
     DataChecksumError
         The file on disk, or the downloaded one, has another checksum.
     DataUnavailableError
         The file is absent and the download failed (e.g. no network).
     """
+    sha256 = _check_sha256(sha256)
     directory = data_directory(data_dir)
     path = directory / filename
-    sha256 = sha256.lower()  # hex digests compare without regard to case
     if path.is_dir():
         raise DataUnavailableError(
             f"{path} is a folder, where the data file should be. Fix: move that folder away (it is not the "

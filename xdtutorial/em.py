@@ -223,6 +223,23 @@ def _in_unit(p: np.ndarray, unit: float) -> np.ndarray:
     return p * np.array([1.0 / unit] * 4 + [1.0])
 
 
+def _in_km_s(err: EMFailure, unit: float) -> EMFailure:
+    """An EMFailure raised while fitting in ``unit`` km/s, with its parameters (and their quote) in km/s."""
+    if err.params is None:
+        back, message = None, str(err)
+    else:
+        back = _in_unit(np.asarray(err.params, dtype=float), 1.0 / unit)
+        message = str(err).replace(_fmt(err.params), _fmt(back))
+    message = message.split(" Fix: ")[0].rstrip(".")
+    return EMFailure(
+        f"{message} (parameters in km/s; EM ran in units of {unit:.3g} km/s, the magnitude of the largest "
+        "velocity, error or start value). If one extreme star set that unit, the other stars' spread is below "
+        "its precision. Fix: remove the stars with impossible speeds (keep = np.abs(v) < 3000) and fit again; "
+        "if there are none, start elsewhere (e.g. from initial_guess)",
+        back,
+    )
+
+
 def em_step(params: Any, v: Any, verr: Any, *, deconvolve: bool = True) -> np.ndarray:
     """One expectation-maximisation step.
 
@@ -372,22 +389,27 @@ def em_fit(
         def update(p: np.ndarray) -> tuple[np.ndarray, float]:
             return _em_update(p, v, verr)
 
-    if accelerate:
-        p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
-        p = _canonical(p)
-    else:
-        history, converged = [], False
-        for _ in range(max_iter):
-            new, ll_old = update(p)
-            history.append(ll_old)
-            if len(history) > 1 and history[-1] - history[-2] < tol * n:
-                converged = True
-                break
-            p = _canonical(new)
-        # `p` is the parameter vector whose log-likelihood is history[-1].
-        if not converged:
-            history.append(update(p)[1])
-        n_calls = len(history)
+    try:
+        if accelerate:
+            p, history, n_calls, converged = squarem(update, p, n, tol, max_iter)
+            p = _canonical(p)
+        else:
+            history, converged = [], False
+            for _ in range(max_iter):
+                new, ll_old = update(p)
+                history.append(ll_old)
+                if len(history) > 1 and history[-1] - history[-2] < tol * n:
+                    converged = True
+                    break
+                p = _canonical(new)
+            # `p` is the parameter vector whose log-likelihood is history[-1].
+            if not converged:
+                history.append(update(p)[1])
+            n_calls = len(history)
+    except EMFailure as err:
+        if unit == 1.0:
+            raise
+        raise _in_km_s(err, unit) from err
     if not converged:
         problem = (
             f"EM did not converge in {max_iter} steps (last gain {history[-1] - history[-2]:.3g}); "
@@ -452,13 +474,25 @@ def random_starts(v: Any, n_starts: int, *, rng: RNGLike = 0, narrow_fraction: f
     n_starts = check_positive_int("n_starts", n_starts)
     narrow_fraction = check_probability("narrow_fraction", narrow_fraction)
     rng = as_generator(rng)
-    spread_sd = float(np.std(v))
-    if not spread_sd > 0.0:
+    if np.all(v == v[0]):
         raise ValueError(
             f"v must have a spread for a two-component start; got {v.size} velocities all equal to {v[0]:.6g} km/s. "
             "Fix: pass the stars' measured velocities (a mixture of identical values has no components to find)"
         )
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        spread_sd = float(np.std(v))
+        if not 0.0 < spread_sd < np.inf:  # its squares under- or overflowed (1e-300, 1e300 km/s): in units of max |v|
+            top = float(np.max(np.abs(v)))
+            spread_sd = float(np.std(v / top)) * top
     lo, hi = np.percentile(v, [1, 99])
+    with np.errstate(over="ignore"):
+        span = hi - lo  # what the uniform draws below need finite
+    if not np.isfinite(span):
+        raise ValueError(
+            f"v spans {lo:.3g} to {hi:.3g} km/s (1st to 99th percentile), a range beyond floating-point "
+            "arithmetic: no velocity in any unit. Fix: remove the impossible speeds, e.g. keep = np.abs(v) < 3000, "
+            "and check the rest are in km/s"
+        )
     n_narrow = round(narrow_fraction * n_starts)
     n_broad = n_starts - n_narrow
     means = rng.uniform(lo, hi, (n_broad, 2))
@@ -576,7 +610,11 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
     -------
     FitResult
         ``n_iter`` holds the number of *function evaluations*; ``converged``
-        is the optimiser's own success flag.  Neither is reproducible across
+        is the optimiser's own success flag, except that a run that ended no
+        higher in ``ln L`` than its start (L-BFGS-B, TNC and trust-constr from
+        an unscaled start never leave it), or whose narrow component collapsed
+        onto stars without errors (an unbounded likelihood), is
+        ``converged=False`` with an :class:`EMConvergenceWarning` saying why.  Neither is reproducible across
         machines (they follow the last digits of the arithmetic): compare the
         log-likelihoods reached, not these.
 
@@ -604,12 +642,53 @@ def minimize_fit(v: Any, verr: Any, init: Any, *, method: str = "Nelder-Mead", *
         res = minimize(objective, p0, method=method, options=options or None)
     p = np.asarray(res.x, dtype=float)
     ll = log_likelihood(p, v, verr)
+    stuck = _never_left_start(method, p0, p, ll, log_likelihood(p0, v, verr), bool(res.success))
+    stuck = stuck or (_collapsed(method, _canonical(p), float(verr.min()), p0[3]) if np.isfinite(ll) else "")
+    if stuck:
+        warnings.warn(stuck, EMConvergenceWarning, stacklevel=2)
     return FitResult(
         params=_canonical(p) if np.isfinite(ll) else p,
         log_likelihood=ll,
         n_iter=int(res.nfev),
-        converged=bool(res.success) and bool(np.isfinite(ll)),
+        converged=bool(res.success) and bool(np.isfinite(ll)) and not stuck,
         method=f"minimize ({method})",
+    )
+
+
+def _never_left_start(method: str, p0: np.ndarray, p: np.ndarray, ll: float, ll0: float, success: bool) -> str:
+    """Why a :func:`minimize_fit` run that ended no higher than its start is not a fit ('' if it rose).
+
+    The test is exact (no tolerance), so on data where an optimiser does not move at all
+    the warning is the same on every machine.
+    """
+    if ll > ll0:
+        return ""
+    where = "never left its start" if np.array_equal(p, p0) else "ended no higher than its start"
+    return (
+        f"minimize_fit(method={method!r}) {where} {_fmt(p0)} (ln L = {ll0:.2f} there), although SciPy's "
+        f"success flag says {success}: this is not a maximum, so converged=False. Gradient methods without a "
+        "gradient estimate it by finite differences, and their first steps from an unscaled, unbounded start "
+        "leave the valid region (sigma <= 0 or frac1 outside (0, 1), where ln L = -inf), so they give up. "
+        "Fix: use method='Nelder-Mead' or 'Powell', or em_fit; or bound/reparametrise the parameters "
+        "(log sigma, logit frac1) as notebook 02 shows"
+    )
+
+
+def _collapsed(method: str, p: np.ndarray, verr_min: float, start_width: float) -> str:
+    """Why a :func:`minimize_fit` result whose narrow component sits on single stars is no fit ('' if not).
+
+    Collapsed: component 1's total width (with the smallest error) is below 1e-8 of the wider of
+    component 2's total width and the start's ``sigma2`` (both components may have shrunk).
+    """
+    narrow, wide = np.hypot(p[1], verr_min), max(np.hypot(p[3], verr_min), start_width)
+    if narrow >= 1e-8 * wide:
+        return ""
+    return (
+        f"minimize_fit(method={method!r}) ended at {_fmt(p)}, where component 1's total width, {narrow:.3g} km/s, "
+        f"is {narrow / wide:.1g} of the wider width: it collapsed onto stars without errors, where the likelihood is "
+        "unbounded (ln L grows without limit as the width shrinks), so this is a singularity, not a maximum; "
+        "converged=False. Fix: give the stars their measurement errors; or start elsewhere (em_fit raises "
+        "EMFailure here)"
     )
 
 
@@ -630,7 +709,10 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
         Velocities and their 1-sigma uncertainties [km/s].
     rel_step : float, default=1e-4
         Finite-difference step, relative to ``max(|param|, 1)`` (to
-        ``min(frac1, 1 - frac1)`` for the fraction).
+        ``min(frac1, 1 - frac1)`` for the fraction).  Data far from 1 km/s
+        (beyond ``2**±SAFE_EXPONENT``) are worked on in a power-of-two unit
+        near their magnitude (exact), as in :func:`em_fit`, so the 1 km/s floor
+        becomes one such unit.
 
     Returns
     -------
@@ -648,6 +730,12 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     v, verr = as_velocity_arrays(v, verr)
     p = _check_params(params)
     rel_step = check_float("rel_step", rel_step, low=0.0, low_open=True, high=0.1)
+    # far from 1 km/s (1e-300 or 1e160) work in a power-of-two unit (exact), as em_fit does: there the
+    # curvature neither overflows nor is the step's 1 km/s floor wider than the data
+    unit = _unit_of(v, verr, p)
+    if unit != 1.0:
+        sd = fisher_uncertainties(_in_unit(p, unit), v / unit, verr / unit, rel_step=rel_step)
+        return _in_unit(sd, 1.0 / unit)
     h = rel_step * np.maximum(np.abs(p), 1.0)
     h[4] = rel_step * min(p[4], 1.0 - p[4])
     for edge, room in ((0.0, p[1] - 2 * h[1]), (p[3], p[3] - p[1] - 2 * max(h[1], h[3]))):
@@ -660,6 +748,12 @@ def fisher_uncertainties(params: Any, v: Any, verr: Any, *, rel_step: float = 1e
     # all points of the central-difference stencil are evaluated in one batch
     info = -central_hessian(lambda points: log_likelihood(points, v, verr), p, h)
     cov, problem = invert_information(info)
+    if problem == "not finite":
+        raise ValueError(
+            f"the information matrix at {_fmt(p)} is not finite: ln L or its curvature overflowed at this "
+            "scale, which says nothing about the maximum. Fix: check the units of v and verr (km/s); or divide "
+            "v, verr and params by a constant, and multiply the uncertainties of the four velocities back"
+        )
     if cov is None:
         raise ValueError(
             f"the information matrix at {_fmt(p)} is {problem}: not a maximum, or "
