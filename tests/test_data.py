@@ -98,6 +98,9 @@ MALFORMED = {
     "value across a boundary": (ROW_FULL[:60] + "12345" + ROW_FULL[65:], r"line 3: a value crosses .* character 62"),
     "non-positive error": (ROW_FULL[:66] + "0.00" + ROW_FULL[70:], r"line 3: E_RV = 0.0 km/s is not positive"),
     "not finite": (ROW_FULL[:52] + "       nan" + ROW_FULL[62:], r"line 3: column 'velocity' is 'nan'"),
+    # issue 18: a star at 1e19 km/s once reached the survey's fits and lost the whole survey; now the parser stops
+    "absurd velocity": (ROW_FULL[:52] + "    1.0e19" + ROW_FULL[62:], r"line 3: velocity 1e\+19 km/s is beyond"),
+    "implausible velocity": (ROW_FULL[:52] + "  -90000.0" + ROW_FULL[62:], r"line 3: velocity -90000 km/s is beyond"),
     "membership outside [0, 1]": (ROW_FULL[:110] + "1.803" + ROW_FULL[115:], r"line 3: P_Mem = 1.803"),
     "declination outside range": (ROW_FULL[:39] + "  -126.589529" + ROW_FULL[52:], r"line 3: DEC = -126.589529"),
     "tab character": (ROW_FULL.replace("    13.051679", "\t13.051679"), r"line 3: contains a tab"),

@@ -440,6 +440,12 @@ def read_baumgardt_table(
             raise DataFormatError(f"{name}, line {lineno}: blank line inside the table")
         rec = _parse_row(line.rstrip("\r"), lineno, name)
         n_rv, distance = rec[12], rec[6]
+        if abs(rec[4]) > MAX_PLAUSIBLE_SPEED:  # refused here, before any fit: a survey never dies half-way on it
+            raise DataFormatError(
+                f"{name}, line {lineno}: velocity {rec[4]:g} km/s is beyond {MAX_PLAUSIBLE_SPEED:g} km/s, faster "
+                f"than any star in the Galaxy: a corrupt or edited row ({line.strip()!r}). Fix: restore the file "
+                "(delete it and let fetch_data download it again) or correct that row"
+            )
         if n_rv == 0:
             skipped.append((lineno, "NRV = 0: no velocity measurement behind this row", line))
         elif distance > MAX_DISTANCE_ARCSEC:
