@@ -51,9 +51,9 @@ profile likelihood's intervals are notebooks/results/calibration_wide_8_14_b8ae5
 of commit b8ae5e1 (``git archive b8ae5e1``), whose ``calibrate_sparse.py wide 900 0`` prints the same
 8-14 summary; the stored file is its fits of those 300 mocks alone (mocks 0, 3, ..., 897, in two
 processes: each fit depends only on its mock's seed).
-notebooks/results/calibration_wide_rivals.txt is ``wide 900 0 2`` after the rival-model rule of
-``verdict._ambiguous`` and the footprint rule of ``dispersion_verdict`` (issue 16, mock 587: a field
-population at the cluster's velocity fitted as members); notebook 06 still quotes calibration_wide.txt.
+calibration_wide.txt is the run with the rival-model rule of ``verdict._ambiguous`` and the footprint
+rule of ``dispersion_verdict`` (issue 16, mock 587: a field population at the cluster's velocity fitted
+as members); calibration_wide_before.txt's verdicts are those from before both rules.
 """
 
 from __future__ import annotations
