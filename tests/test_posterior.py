@@ -114,3 +114,20 @@ def test_make_sampler_seeds_emcee_from_rng():
 def test_init_walkers_gives_up_when_the_ball_is_far_too_large():
     with pytest.raises(ValueError, match=r"scale must be small enough.*Fix: reduce scale"):
         helpers.init_walkers(P, 12, rng=0, scale=1e6, bounds={"mean": (-50.0, 50.0), "sigma": (0.0, 50.0)})
+
+
+@pytest.mark.parametrize("n_steps", [40, 120])
+def test_a_short_chain_is_told_how_many_steps_it_needs(n_steps):
+    """Issue 18: emcee's AutocorrError came through bare; it stays emcee's class (students catch it) with a Fix.
+
+    An AR(1) chain with coefficient 0.9 has tau = (1 + 0.9) / (1 - 0.9) = 19 steps, so 50 tau is about 950 steps:
+    both chains are far too short."""
+    from emcee.autocorr import AutocorrError
+
+    rng = np.random.default_rng(3)
+    chain = np.zeros((n_steps, 8, 2))
+    for t in range(1, n_steps):
+        chain[t] = 0.9 * chain[t - 1] + rng.normal(size=(8, 2))
+    with pytest.raises(AutocorrError, match=rf"^chain of {n_steps} steps is shorter than n_tau = 50") as err:
+        helpers.burn_thin_from_autocorr(chain)
+    assert "Fix: run the sampler for at least" in str(err.value) and np.all(np.asarray(err.value.tau) > 0)

@@ -300,12 +300,12 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, n_tau: float = 50.0) -> tuple[
     Raises
     ------
     emcee.autocorr.AutocorrError
-        The chain is too short; the error carries the tentative ``tau``.
+        The chain is too short; the error carries the tentative ``tau`` and says how many steps are needed.
     ValueError
         ``chain`` not 3-D (a flattened chain hides the autocorrelation) or
         not finite, or ``n_tau`` not positive.
     """
-    from emcee.autocorr import integrated_time
+    from emcee.autocorr import AutocorrError, integrated_time
 
     chain = check_chain(chain)
     n_tau = check_positive_float("n_tau", n_tau)
@@ -318,7 +318,17 @@ def burn_thin_from_autocorr(chain: np.ndarray, *, n_tau: float = 50.0) -> tuple[
             "inside the prior the sampler uses (log_prior(p0, bounds=...) finite for each row of p0, e.g. "
             "init_walkers(..., bounds=the sampler's bounds))"
         )
-    tau = integrated_time(chain, tol=n_tau)
+    try:
+        tau = integrated_time(chain, tol=n_tau)
+    except AutocorrError as err:  # emcee's own class (students may catch it), with the numbers and a Fix
+        need = int(np.ceil(n_tau * np.max(err.tau)))
+        raise AutocorrError(
+            err.tau,
+            f"chain of {chain.shape[0]} steps is shorter than n_tau = {n_tau:g} times the autocorrelation time "
+            f"(tentative tau = {np.array2string(np.asarray(err.tau), precision=1)} steps), so tau is not yet "
+            f"trustworthy. Fix: run the sampler for at least {need} steps in all (sampler.run_mcmc(None, "
+            f"{max(need - chain.shape[0], 1)}) continues this one), or, for a first look only, lower n_tau",
+        ) from None
     return int(np.ceil(2.0 * np.max(tau))), max(1, int(0.5 * np.min(tau))), tau
 
 

@@ -79,6 +79,13 @@ def _checked(
             f"float64 (below 2.2e-308, i.e. errors below about 1.5e-154 km/s): to 0 or a number without precision "
             f"({lost.size} stars). Fix: check the units of verr (km/s), or use em_fit, which rescales its units"
         )
+    big = float(max(np.ptp(v), np.max(np.abs(v)), np.max(verr)))
+    if big > 1e150:  # the libraries square velocities and errors themselves: beyond ~1.3e154 km/s a square is inf
+        raise ValueError(
+            f"v and verr must stay below about 1e150 km/s for the XD libraries, which square them; got values up to "
+            f"{big:.3g} km/s, where squares overflow float64. Fix: check the units (km/s), or use em_fit, which "
+            "rescales its units"
+        )
     p = None if init is None else _check_params(init, "init")
     if p is not None:
         check_total_variance(p, verr)
