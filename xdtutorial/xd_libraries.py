@@ -70,7 +70,7 @@ def _checked(
             f"v must have a spread for a two-component fit; got {v.size} velocities all equal to {v[0]:.6g} km/s "
             "(the libraries then invert a singular matrix). Fix: pass the stars' measured velocities"
         )
-    with np.errstate(under="ignore"):
+    with np.errstate(under="ignore", over="ignore"):  # an overflowing square is refused just below
         lost = np.flatnonzero((verr > 0) & (verr**2 < np.finfo(float).tiny))
     if lost.size:  # the libraries square the errors themselves, without em_fit's change of unit
         i = int(lost[0])
