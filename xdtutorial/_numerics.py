@@ -7,7 +7,9 @@
 * :func:`logsumexp` - the one log-sum-exp of the package (with the normalised weights, the
   E-step's responsibilities, on request);
 * :func:`central_hessian` - the one finite-difference Hessian;
-* :func:`invert_information` - the one inversion of an information matrix.
+* :func:`invert_information` - the one inversion of an information matrix;
+* :func:`read_only` and :func:`same_value` - the result records' read-only arrays and their ``==``
+  (arrays and tuples element by element, NaN equal to NaN).
 """
 
 from __future__ import annotations
@@ -177,3 +179,21 @@ def central_hessian(
     for k, (i, j) in enumerate(pairs):
         H[i, j] = H[j, i] = (fpp[k] - fpm[k] - fmp[k] + fmm[k]) / (4.0 * h[i] * h[j])
     return H
+
+
+def read_only(values: Any) -> np.ndarray:
+    """A read-only float copy of ``values``: what a result record holds, so it cannot be changed in place."""
+    array = np.array(values, dtype=float, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+def same_value(a: object, b: object) -> bool:
+    """Equal values, arrays and tuples element by element, NaN equal to NaN (the ``==`` of result records)."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=True))
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
+        return True
+    return bool(a == b)

@@ -59,7 +59,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
-from ._numerics import RNGLike, as_generator, invert_information
+from ._numerics import RNGLike, as_generator, invert_information, read_only, same_value
 from ._validation import (
     check_distances,
     check_int,
@@ -233,14 +233,12 @@ class ClusterFit:
 
     def __post_init__(self) -> None:
         for name in ("membership", "params", "mean_posterior"):
-            array = np.array(getattr(self, name), dtype=float, copy=True)
-            array.setflags(write=False)
-            object.__setattr__(self, name, array)
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ClusterFit):
             return NotImplemented
-        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
+        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
 
     __hash__ = None  # type: ignore[assignment]  # equal results may hold different arrays
 
@@ -262,17 +260,6 @@ class ClusterFit:
             log_likelihood=nan, bic=nan, model="none", params=np.empty(0), n_starts=0, n_reached=0,
             reliable=False, problems=(Problem.FIT_FAILED,), reason=reason, dispersion_reason="the fit failed",
         )
-
-
-def _same(a: object, b: object) -> bool:
-    """Equal values, arrays and tuples element by element, NaN equal to NaN."""
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return np.shape(a) == np.shape(b) and bool(np.array_equal(a, b, equal_nan=True))
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b):
-        return True
-    return bool(a == b)
 
 
 def fit_cluster(
@@ -526,10 +513,7 @@ def _read_sample(cluster: object, table: BaumgardtTable | None) -> Sample:
             "projected distances from the centre in arcsec; values this large suggest another unit (milliarcsec "
             "are 1000 times larger) or a scaled column"
         )
-    arrays = [np.array(a, dtype=float) for a in (v, verr, R)]
-    for a in arrays:
-        a.setflags(write=False)
-    return Sample(name, *arrays)
+    return Sample(name, read_only(v), read_only(verr), read_only(R))
 
 
 def _fit_models(

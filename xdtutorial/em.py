@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._em_fast import FastEM, squarem
-from ._numerics import RNGLike, as_generator, central_hessian, invert_information
+from ._numerics import RNGLike, as_generator, central_hessian, invert_information, read_only, same_value
 from ._validation import (
     MIN_STARS_FIT,
     as_float_array,
@@ -99,20 +99,12 @@ class FitResult:
 
     def __post_init__(self) -> None:
         for name in ("params", "history"):
-            arr = np.array(getattr(self, name), dtype=float, copy=True)
-            arr.setflags(write=False)
-            object.__setattr__(self, name, arr)
+            object.__setattr__(self, name, read_only(getattr(self, name)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FitResult):
             return NotImplemented
-        return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
-            if isinstance(getattr(self, f.name), np.ndarray)
-            else getattr(self, f.name) == getattr(other, f.name)
-            or (getattr(self, f.name) != getattr(self, f.name) and getattr(other, f.name) != getattr(other, f.name))
-            for f in dataclasses.fields(self)
-        )
+        return all(same_value(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
 
     __hash__ = None  # type: ignore[assignment]  (holds arrays)
 
